@@ -1,0 +1,38 @@
+# make repro: set up .venv and run the pipeline.  make test: set up and run the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+# Stages call `python`: make it the project's.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: setup repro test lint params bench clean
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+setup: $(VENV)/.installed
+
+repro: setup
+	dvc repro
+
+test: setup
+	ruff check clar stages tests
+	pytest -q
+
+lint: setup
+	ruff check clar stages tests
+	ruff format --check clar stages tests
+
+# Rewrite params.yaml from conf/ (what `dvc exp run` does before it runs).
+params: setup
+	python -m clar params
+
+bench: setup
+	python -m clar.bench
+
+clean:
+	rm -rf data runs reports/*.png reports/*.svg

@@ -1,0 +1,1 @@
+"""clar: contrastive learning of auditory representations (Al-Tahan & Mohsenzadeh, 2021)."""

@@ -1,0 +1,73 @@
+"""``python -m clar data``: the data sets and their status.
+``python -m clar params [group=option ...]``: compose conf/ into params.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import yaml
+
+from clar.cli import run
+from clar.config import compose, load_params
+from clar.data.registry import DATASETS
+
+
+def _status(name: str) -> str:
+    info = Path("data/prepared") / name / "info.json"
+    if info.exists():
+        clips = json.loads(info.read_text())["clips"]
+        return "prepared " + "/".join(str(clips[s]) for s in ("train", "valid", "test"))
+    return "not prepared"
+
+
+def list_datasets() -> None:
+    params = load_params()
+    rows = [("name", "kind", "task", "clip", "status", "source")]
+    for name, dataset in params.datasets.items():
+        spec = DATASETS.get(name)
+        task = spec.task if spec else f"your audio ({dataset.kind})"
+        source = spec.source if spec else str(dataset.options.get("root", ""))
+        if spec and spec.stands_in_for:
+            task += f", stand-in for {spec.stands_in_for}"
+        selected = "*" if name in params.data else " "
+        rows.append(
+            (
+                selected + name,
+                dataset.kind,
+                task,
+                f"{dataset.clip_seconds:g} s",
+                _status(name),
+                source,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    print("\n* = in data.names (runs in `dvc repro`); status sizes are train/valid/test clips")
+
+
+def write_params(overrides: list[str]) -> None:
+    composed = compose("conf", overrides)
+    text = yaml.safe_dump(composed, sort_keys=False, default_flow_style=None, width=100)
+    Path("params.yaml").write_text(text)
+    print(f"params.yaml composed from conf/ {' '.join(overrides)}".rstrip())
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m clar")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("data", help="list the data sets and their status")
+    p = sub.add_parser("params", help="compose conf/ into params.yaml")
+    p.add_argument("overrides", nargs="*", help="e.g. loss=hybrid data=esc10 profile=paper")
+    args = parser.parse_args(argv)
+    if args.command == "data":
+        list_datasets()
+    else:
+        write_params(args.overrides)
+
+
+if __name__ == "__main__":
+    run(main)

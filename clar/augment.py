@@ -1,0 +1,754 @@
+"""The six waveform augmentations of CLAR, batched, on whatever device the batch is on.
+
+Functional first (as ``torchaudio.functional`` vs ``torchaudio.transforms``): every augmentation
+is a pure function ``f(waveform [B, T], generator, ...) -> [B, T]`` that draws one set of
+parameters per example. Each has a ``draw_*`` companion that only draws those parameters, and the
+function accepts them explicitly (keyword ``draw=``), so tests and callers can see and fix what
+was applied. :func:`augment` chains the selected ones in the paper's order, each applied to a
+random sub-batch; :class:`Augment` is the thin ``nn.Module`` around it.
+
+Choices where the paper text and the official code (``utils.py`` of haideraltahan/CLAR) differ or
+are silent:
+
+- pitch shift: whole semitones in [-15, 15] like the official code (``randint`` of semitones;
+  its ``randint(-15, 15)`` never draws +15, we keep the range symmetric).
+  Each semitone value is a *bucket* whose ratio is the closest rational ``p/q`` with
+  ``p, q <= 32`` to ``2**(s/12)`` (at most 5 cents off), so that resampling by ``p/q`` uses a tiny
+  polyphase kernel; an arbitrary ratio makes torchaudio build a ~1 GB kernel.
+- time stretch: the official code resamples the stretched clip back to the clip length, which
+  undoes the stretch and turns it into a pitch change; we follow the paper text (stretch, then
+  zero-pad or cut on the right). The rate is continuous: our phase vocoder takes one rate per
+  example, so no buckets are needed (``buckets=`` quantises the rate if one wants them).
+- time mask: exactly ``fraction * T`` samples (official code), filled with N(0, std^2) noise.
+  The official ``np.random.normal(0, 0.01, n)`` passes 0.01 as the *standard deviation*, so the
+  default is ``std = 0.01`` (variance 1e-4), not variance 0.01. (The official ``time_masking``
+  also flips its own inner coin, so there it hits a quarter of the views, not half.)
+- noise: white, pink (1/f power, -3 dB/octave) or brown (1/f^2, -6 dB/octave) noise, shaped from
+  white Gaussian noise in the rFFT domain, scaled so that the realised noise has exactly the drawn
+  SNR against the clip's mean power; SNR uniform in [0, 20] dB.
+- fade: shapes as ``torchaudio.transforms.Fade`` defines them; the paper's three by default (the
+  official code also draws quarter-sine and half-sine, available through ``shapes=``).
+
+All DSP runs in float32 with autocast disabled (bf16 STFTs and resampling kernels are too coarse),
+and the result is cast back to the input dtype.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+import torch
+import torchaudio.functional as AF
+from torch import Tensor, nn
+
+from clar.errors import ClarError
+
+__all__ = [
+    "AUGMENTATIONS",
+    "FADE_SHAPES",
+    "NOISE_COLOURS",
+    "Augment",
+    "AugmentParams",
+    "FadeDraw",
+    "NoiseDraw",
+    "augment",
+    "coloured_noise",
+    "draw_fade",
+    "draw_noise",
+    "draw_pitch_shift",
+    "draw_time_mask",
+    "draw_time_shift",
+    "draw_time_stretch",
+    "fade",
+    "fade_envelope",
+    "noise",
+    "pitch_ratio",
+    "pitch_shift",
+    "time_mask",
+    "time_shift",
+    "time_stretch",
+]
+
+AUGMENTATIONS: tuple[str, ...] = (
+    "fade",
+    "time_mask",
+    "time_stretch",
+    "pitch_shift",
+    "time_shift",
+    "noise",
+)
+"""The paper's names, in the order the official code applies them."""
+
+FADE_SHAPES: tuple[str, ...] = ("linear", "logarithmic", "exponential", "quarter_sine", "half_sine")
+NOISE_COLOURS: tuple[str, ...] = ("white", "pink", "brown")
+
+# 32 ms Hann window, 75 % overlap: the usual speech setting at 16 kHz, and what
+# torchaudio.functional.pitch_shift uses by default.
+N_FFT = 512
+HOP_LENGTH = 128
+MAX_RATIO_TERM = 32  # p, q <= 32 keeps every resampling kernel at most 32 x ~110 taps
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+@contextmanager
+def _float32_dsp(waveform: Tensor) -> Iterator[Tensor]:
+    """Yield ``waveform`` as float32 with autocast off, so bf16 autocast leaves the DSP alone."""
+    with torch.autocast(device_type=waveform.device.type, enabled=False):
+        yield waveform.float()
+
+
+def _check_batch(waveform: Tensor) -> tuple[int, int]:
+    if waveform.dim() != 2 or not waveform.is_floating_point():
+        raise ClarError(
+            f"augmentations take a float [batch, time] waveform, got {tuple(waveform.shape)} "
+            f"{waveform.dtype}"
+        )
+    return waveform.shape[0], waveform.shape[1]
+
+
+def _need_generator(generator: torch.Generator | None, name: str) -> torch.Generator:
+    if generator is None:
+        raise ClarError(f"{name}: pass a torch.Generator or explicit draw parameters")
+    return generator
+
+
+def _uniform(batch: int, low: float, high: float, generator: torch.Generator) -> Tensor:
+    u = torch.rand(batch, generator=generator, device=generator.device)
+    return low + (high - low) * u
+
+
+def _randint(batch: int, low: int, high: int, generator: torch.Generator) -> Tensor:
+    """Integers uniform in [low, high] inclusive, shape [batch], on the generator's device."""
+    return torch.randint(low, high + 1, (batch,), generator=generator, device=generator.device)
+
+
+def _stft(x: Tensor, n_fft: int, hop_length: int) -> Tensor:
+    window = torch.hann_window(n_fft, device=x.device)
+    return torch.stft(
+        x, n_fft, hop_length, window=window, center=True, pad_mode="reflect", return_complex=True
+    )
+
+
+def _istft(spec: Tensor, n_fft: int, hop_length: int, length: int) -> Tensor:
+    window = torch.hann_window(n_fft, device=spec.device)
+    return torch.istft(spec, n_fft, hop_length, window=window, center=True, length=length)
+
+
+def _phase_vocoder(spec: Tensor, rate: Tensor, n_frames: int, hop_length: int) -> Tensor:
+    """Time-scale a batch of STFTs, each by its own speed-up ``rate``.
+
+    The algorithm of ``torchaudio.functional.phase_vocoder`` (output frame k reads the input at
+    ``k * rate``: magnitude interpolated linearly between the two neighbouring frames, phase
+    advanced by their phase difference), but with one rate per example, so a single call serves
+    a whole batch of different rates.
+
+    Args:
+        spec: complex STFT, [B, F, N].
+        rate: speed-up factor per example, [B] (> 1 is faster / shorter).
+        n_frames: output frames; frames that read past the input's end are silent, which is
+            the zero padding on the right.
+        hop_length: the STFT's hop, to find the first frame not touched by its centre padding.
+
+    Returns:
+        complex STFT, [B, F, n_frames].
+    """
+    batch, n_freq, n_in = spec.shape
+    steps = torch.arange(n_frames, device=spec.device, dtype=torch.float32) * rate[:, None]
+    i0 = steps.floor()
+    alpha = steps - i0
+    # Frames read past the input's end are silent: weight 0 instead of padding the spectrogram.
+    weight0 = ((1 - alpha) * (i0 <= n_in - 1))[:, None, :]  # [B, 1, n_frames]
+    weight1 = (alpha * (i0 + 1 <= n_in - 1))[:, None, :]
+    i0 = i0.long().clamp(max=n_in - 1)[:, None, :].expand(batch, n_freq, n_frames)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    # Gather first, so the costly abs / angle run on the output frames only.
+    z0, z1 = spec.gather(-1, i0), spec.gather(-1, i1)
+    magnitude = torch.hypot(z0.real, z0.imag) * weight0 + torch.hypot(z1.real, z1.imag) * weight1
+    # torchaudio unwraps (phase1 - phase0 - expected advance) and adds the advance back; modulo
+    # 2*pi that is the plain phase difference, read here off z1 * conj(z0) in (-pi, pi], which
+    # also keeps the float32 running sum small.
+    increment = torch.angle(z1 * z0.conj())
+    phase = torch.cumsum(increment, dim=-1) - increment  # sum of the increments before frame k
+    # Anchor the running phase on the first output frame whose input frame lies wholly inside
+    # the clip. torchaudio anchors on frame 0, whose reflect padding scrambles the relative
+    # phases of neighbouring bins, and that error then persists in every frame (a steady tone
+    # slowed down came out 3-4 dB quieter).
+    first_inside = math.ceil((n_freq - 1) / hop_length)  # half a window = n_freq - 1 samples
+    anchor = (first_inside / rate).ceil().long().clamp(max=n_frames - 1)  # [B]
+    anchor = anchor[:, None, None].expand(batch, n_freq, 1)
+    phase = phase + (torch.angle(z0.gather(-1, anchor)) - phase.gather(-1, anchor))
+    # complex(m cos, m sin) rather than torch.polar: three times faster on CPU
+    return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
+
+
+# --------------------------------------------------------------------------------------------
+# pitch shift
+
+
+@lru_cache(maxsize=512)
+def pitch_ratio(semitones: float, max_term: int = MAX_RATIO_TERM) -> tuple[int, int]:
+    """The frequency ratio ``p/q`` used for a shift of ``semitones``: the closest fraction to
+    ``2**(semitones/12)`` (in log frequency) with ``1 <= p, q <= max_term``.
+
+    Small ``p`` and ``q`` keep ``torchaudio.functional.resample(x, p, q)`` a tiny polyphase filter.
+    With ``max_term=32`` every whole semitone in [-15, 15] is within 5 cents.
+    """
+    target = 2.0 ** (semitones / 12.0)
+    best: tuple[float, int, int] | None = None
+    for q in range(1, max_term + 1):
+        for p in {math.floor(target * q), math.ceil(target * q)}:
+            if 1 <= p <= max_term:
+                err = abs(math.log2(p / (q * target)))
+                # strict improvement only: the smallest q wins ties, i.e. the reduced fraction
+                if best is None or err < best[0] - 1e-12:
+                    best = (err, p, q)
+    if best is None:
+        raise ClarError(
+            f"pitch shift of {semitones} semitones needs a ratio outside [1/{max_term}, {max_term}]"
+        )
+    return best[1], best[2]
+
+
+def draw_pitch_shift(
+    batch: int, generator: torch.Generator, max_semitones: float = 15.0, buckets: int = 31
+) -> Tensor:
+    """Draw semitone shifts, uniform over ``buckets`` evenly spaced values in
+    [-max_semitones, max_semitones] (31 buckets over +-15: every whole semitone).
+
+    Returns:
+        float32 [batch] on the generator's device.
+    """
+    if buckets < 1:
+        raise ClarError(f"pitch_shift buckets must be >= 1, got {buckets}")
+    levels = torch.linspace(-max_semitones, max_semitones, buckets, device=generator.device)
+    if buckets == 1:
+        levels = levels.new_zeros(1)
+    return levels[_randint(batch, 0, buckets - 1, generator)]
+
+
+def pitch_shift(
+    waveform: Tensor,
+    generator: torch.Generator | None = None,
+    max_semitones: float = 15.0,
+    buckets: int = 31,
+    *,
+    draw: Tensor | None = None,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+) -> Tensor:
+    """Raise or lower the pitch of each clip, keeping its duration.
+
+    Per distinct shift (bucket) the sub-batch is resampled by the rational ratio
+    ``p/q = pitch_ratio(s)`` (playing it ``p/q`` faster raises every frequency by ``p/q`` and
+    changes the length to ~``T*q/p``); then every clip of the batch is phase-vocoded back to
+    ``T`` samples in one STFT / vocoder / iSTFT pass, each with its own rate. Resampling first
+    (librosa stretches first) is what lets all buckets share that one batched STFT.
+
+    Args:
+        waveform: [B, T] float.
+        generator: draws the shifts when ``draw`` is not given.
+        max_semitones, buckets: see :func:`draw_pitch_shift`.
+        draw: explicit shifts in semitones, [B]; any value works (its ratio comes from
+            :func:`pitch_ratio`), the run time grows with the number of distinct values.
+
+    Returns:
+        [B, T], same dtype and device. Examples with a zero shift are returned unchanged.
+    """
+    batch, length = _check_batch(waveform)
+    if draw is None:
+        draw = draw_pitch_shift(
+            batch, _need_generator(generator, "pitch_shift"), max_semitones, buckets
+        )
+    draw = draw.to(waveform.device)
+    moved = (draw != 0).nonzero().squeeze(1)
+    if moved.numel() == 0:
+        return waveform
+    with _float32_dsp(waveform) as x:
+        x_moved = x.index_select(0, moved)
+        shifts = draw.index_select(0, moved)
+        values = sorted(set(shifts.tolist()))
+        ratios = {s: pitch_ratio(s) for s in values}
+        pad = n_fft // 2
+        longest = max(math.ceil(length * q / p) for p, q in ratios.values()) + pad
+        resampled = x.new_zeros(moved.numel(), longest)
+        rate = x.new_empty(moved.numel())
+        for s in values:
+            p, q = ratios[s]
+            rows = (shifts == s).nonzero().squeeze(1)
+            y = AF.resample(x_moved.index_select(0, rows), orig_freq=p, new_freq=q)
+            # Reflect past the true end, as the STFT's own centring would, rather than reading
+            # the zeros that pad the shorter buckets up to `longest`.
+            y = nn.functional.pad(y, (0, min(pad, y.shape[-1] - 1)), mode="reflect")
+            resampled[rows, : y.shape[-1]] = y
+            rate[rows] = q / p
+        spec = _stft(resampled, n_fft, hop_length)
+        spec = _phase_vocoder(spec, rate, length // hop_length + 1, hop_length)
+        shifted = _istft(spec, n_fft, hop_length, length)
+        out = x.index_copy(0, moved, shifted)
+    return out.to(waveform.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# time stretch
+
+
+def draw_time_stretch(
+    batch: int,
+    generator: torch.Generator,
+    min_rate: float = 0.5,
+    max_rate: float = 1.5,
+    buckets: int | None = None,
+) -> Tensor:
+    """Draw speed-up rates, uniform in [min_rate, max_rate]; with ``buckets`` an int, uniform
+    over that many evenly spaced rates instead.
+
+    Returns:
+        float32 [batch] on the generator's device.
+    """
+    if buckets is None:
+        return _uniform(batch, min_rate, max_rate, generator)
+    if buckets < 1:
+        raise ClarError(f"time_stretch buckets must be >= 1 or None, got {buckets}")
+    levels = torch.linspace(min_rate, max_rate, buckets, device=generator.device)
+    return levels[_randint(batch, 0, buckets - 1, generator)]
+
+
+def time_stretch(
+    waveform: Tensor,
+    generator: torch.Generator | None = None,
+    min_rate: float = 0.5,
+    max_rate: float = 1.5,
+    buckets: int | None = None,
+    *,
+    draw: Tensor | None = None,
+    n_fft: int = N_FFT,
+    hop_length: int = HOP_LENGTH,
+) -> Tensor:
+    """Speed each clip up or slow it down by its rate, keeping the pitch (phase vocoder), then
+    zero-pad or cut on the right back to ``T`` samples.
+
+    A rate ``r > 1`` shortens the content to ``T/r`` samples followed by silence; ``r < 1``
+    stretches it to ``T/r`` and keeps the first ``T``. One batched STFT / vocoder / iSTFT pass
+    for the whole batch, whatever the rates.
+
+    Args:
+        waveform: [B, T] float.
+        generator: draws the rates when ``draw`` is not given.
+        min_rate, max_rate, buckets: see :func:`draw_time_stretch`.
+        draw: explicit rates, [B], positive.
+
+    Returns:
+        [B, T], same dtype and device.
+    """
+    batch, length = _check_batch(waveform)
+    if draw is None:
+        draw = draw_time_stretch(
+            batch, _need_generator(generator, "time_stretch"), min_rate, max_rate, buckets
+        )
+    with _float32_dsp(waveform) as x:
+        rate = draw.to(device=x.device, dtype=torch.float32)
+        spec = _stft(x, n_fft, hop_length)
+        spec = _phase_vocoder(spec, rate, spec.shape[-1], hop_length)
+        out = _istft(spec, n_fft, hop_length, length)
+    return out.to(waveform.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# fade
+
+
+class FadeDraw(NamedTuple):
+    """Per-example fade parameters, each [B] int64: ramp lengths in samples and an index into
+    the ``shapes`` tuple the fade was drawn with."""
+
+    fade_in: Tensor
+    fade_out: Tensor
+    shape: Tensor
+
+
+def draw_fade(
+    batch: int,
+    length: int,
+    generator: torch.Generator,
+    max_fraction: float = 0.5,
+    shapes: Sequence[str] = FADE_SHAPES[:3],
+) -> FadeDraw:
+    """Draw fade-in and fade-out lengths, each uniform in [0, floor(max_fraction * length)]
+    samples, and a shape uniform over ``shapes``."""
+    longest = int(max_fraction * length)
+    return FadeDraw(
+        fade_in=_randint(batch, 0, longest, generator),
+        fade_out=_randint(batch, 0, longest, generator),
+        shape=_randint(batch, 0, len(shapes) - 1, generator),
+    )
+
+
+def _fade_in_curve(u: Tensor, shape: str) -> Tensor:
+    # torchaudio.transforms.Fade._fade_in, on the ramp position u in [0, 1]
+    if shape == "linear":
+        return u
+    if shape == "exponential":
+        return torch.pow(2.0, u - 1) * u
+    if shape == "logarithmic":
+        return torch.log10(0.1 + u) + 1
+    if shape == "quarter_sine":
+        return torch.sin(u * math.pi / 2)
+    if shape == "half_sine":
+        return torch.sin(u * math.pi - math.pi / 2) / 2 + 0.5
+    raise ClarError(f"unknown fade shape {shape!r}; allowed: {', '.join(FADE_SHAPES)}")
+
+
+def _fade_out_curve(v: Tensor, shape: str) -> Tensor:
+    # torchaudio.transforms.Fade._fade_out, on the ramp position v in [0, 1]
+    if shape == "linear":
+        return 1 - v
+    if shape == "exponential":
+        return torch.pow(2.0, -v) * (1 - v)
+    if shape == "logarithmic":
+        return torch.log10(1.1 - v) + 1
+    if shape == "quarter_sine":
+        return torch.sin(v * math.pi / 2 + math.pi / 2)
+    if shape == "half_sine":
+        return torch.sin(v * math.pi + math.pi / 2) / 2 + 0.5
+    raise ClarError(f"unknown fade shape {shape!r}; allowed: {', '.join(FADE_SHAPES)}")
+
+
+def fade_envelope(
+    draw: FadeDraw,
+    length: int,
+    shapes: Sequence[str] = FADE_SHAPES[:3],
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """The gain curves of a fade draw: [B, length] float32, equal sample for sample to
+    ``torchaudio.transforms.Fade(fade_in, fade_out, shape)`` for each example."""
+    device = draw.fade_in.device if device is None else device
+    t = torch.arange(length, device=device, dtype=torch.float32)[None, :]
+    fade_in = draw.fade_in.to(device)[:, None].float()
+    fade_out = draw.fade_out.to(device)[:, None].float()
+    # linspace(0, 1, n) positions; a one-sample ramp is a single 0, as in torchaudio
+    u = (t / (fade_in - 1).clamp(min=1)).clamp(max=1.0)
+    start = length - fade_out
+    v = ((t - start) / (fade_out - 1).clamp(min=1)).clamp(min=0.0)
+    shape = draw.shape.to(device)[:, None]
+    gain_in = torch.ones_like(u)
+    gain_out = torch.ones_like(v)
+    for k, name in enumerate(shapes):
+        gain_in = torch.where(shape == k, _fade_in_curve(u, name), gain_in)
+        gain_out = torch.where(shape == k, _fade_out_curve(v.clamp(max=1.0), name), gain_out)
+    gain_in = torch.where(t < fade_in, gain_in, 1.0).clamp(0.0, 1.0)
+    gain_out = torch.where(t >= start, gain_out, 1.0).clamp(0.0, 1.0)
+    return gain_in * gain_out
+
+
+def fade(
+    waveform: Tensor,
+    generator: torch.Generator | None = None,
+    max_fraction: float = 0.5,
+    shapes: Sequence[str] = FADE_SHAPES[:3],
+    *,
+    draw: FadeDraw | None = None,
+) -> Tensor:
+    """Fade in at the start and out at the end, each ramp up to ``max_fraction`` of the clip,
+    one shape (from ``shapes``, as torchaudio's ``Fade`` defines them) per example.
+
+    Args:
+        waveform: [B, T] float.
+        generator: draws the fade when ``draw`` is not given.
+        draw: explicit :class:`FadeDraw`.
+
+    Returns:
+        [B, T], same dtype and device.
+    """
+    batch, length = _check_batch(waveform)
+    for name in shapes:
+        if name not in FADE_SHAPES:
+            raise ClarError(f"unknown fade shape {name!r}; allowed: {', '.join(FADE_SHAPES)}")
+    if draw is None:
+        draw = draw_fade(batch, length, _need_generator(generator, "fade"), max_fraction, shapes)
+    with _float32_dsp(waveform) as x:
+        out = x * fade_envelope(draw, length, shapes, device=x.device)
+    return out.to(waveform.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# noise
+
+
+class NoiseDraw(NamedTuple):
+    """Per-example noise parameters: ``colour`` [B] int64 indexing :data:`NOISE_COLOURS`
+    (0 white, 1 pink, 2 brown) and ``snr_db`` [B] float32."""
+
+    colour: Tensor
+    snr_db: Tensor
+
+
+def draw_noise(
+    batch: int,
+    generator: torch.Generator,
+    min_snr_db: float = 0.0,
+    max_snr_db: float = 20.0,
+    colours: Sequence[str] = NOISE_COLOURS,
+) -> NoiseDraw:
+    """Draw a colour uniform over ``colours`` and an SNR uniform in [min_snr_db, max_snr_db]."""
+    for name in colours:
+        if name not in NOISE_COLOURS:
+            raise ClarError(f"unknown noise colour {name!r}; allowed: {', '.join(NOISE_COLOURS)}")
+    choice = _randint(batch, 0, len(colours) - 1, generator)
+    index = torch.tensor([NOISE_COLOURS.index(c) for c in colours], device=generator.device)
+    return NoiseDraw(
+        colour=index[choice], snr_db=_uniform(batch, min_snr_db, max_snr_db, generator)
+    )
+
+
+def coloured_noise(colour: Tensor, length: int, generator: torch.Generator) -> Tensor:
+    """Zero-mean noise with unit mean power, [B, length] float32 on the generator's device.
+
+    White Gaussian noise, shaped in the rFFT domain by amplitude ``f**(-k/2)`` for colour
+    index ``k`` (power 1/f^k: white 0, pink -3 dB/octave, brown -6 dB/octave). The DC bin is
+    dropped, where 1/f diverges.
+    """
+    device = generator.device
+    white = torch.randn(colour.shape[0], length, generator=generator, device=device)
+    spectrum = torch.fft.rfft(white, dim=-1)
+    freq = torch.arange(spectrum.shape[-1], device=device, dtype=torch.float32).clamp(min=1)
+    exponent = -0.5 * colour.to(device=device, dtype=torch.float32)[:, None]
+    gain = torch.pow(freq[None, :], exponent)
+    gain[:, 0] = 0.0
+    shaped = torch.fft.irfft(spectrum * gain, n=length, dim=-1)
+    return shaped / shaped.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp(min=1e-12)
+
+
+def noise(
+    waveform: Tensor,
+    generator: torch.Generator | None = None,
+    min_snr_db: float = 0.0,
+    max_snr_db: float = 20.0,
+    colours: Sequence[str] = NOISE_COLOURS,
+    *,
+    draw: NoiseDraw | None = None,
+) -> Tensor:
+    """Add white, pink or brown noise at the drawn SNR relative to each clip's mean power.
+
+    The realised noise is scaled, so ``10*log10(mean(x**2) / mean(n**2))`` equals the drawn SNR
+    (up to float rounding). A silent clip gets no noise (its SNR is undefined).
+
+    Args:
+        waveform: [B, T] float.
+        generator: draws the parameters (when ``draw`` is not given) and the noise itself.
+        draw: explicit :class:`NoiseDraw`.
+
+    Returns:
+        [B, T], same dtype and device.
+    """
+    batch, length = _check_batch(waveform)
+    generator = _need_generator(generator, "noise")
+    if draw is None:
+        draw = draw_noise(batch, generator, min_snr_db, max_snr_db, colours)
+    with _float32_dsp(waveform) as x:
+        unit = coloured_noise(draw.colour, length, generator).to(x.device)
+        signal_power = x.pow(2).mean(dim=-1, keepdim=True)
+        snr = draw.snr_db.to(device=x.device, dtype=torch.float32)[:, None]
+        out = x + unit * torch.sqrt(signal_power * torch.pow(10.0, -snr / 10))
+    return out.to(waveform.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# time mask
+
+
+def draw_time_mask(
+    batch: int, length: int, generator: torch.Generator, fraction: float = 0.125
+) -> Tensor:
+    """Draw mask starts, uniform in [0, length - int(fraction * length)]: [batch] int64."""
+    return _randint(batch, 0, length - int(fraction * length), generator)
+
+
+def time_mask(
+    waveform: Tensor,
+    generator: torch.Generator | None = None,
+    fraction: float = 0.125,
+    std: float = 0.01,
+    *,
+    draw: Tensor | None = None,
+) -> Tensor:
+    """Replace one segment of exactly ``int(fraction * T)`` samples per clip by N(0, std^2)
+    noise (the official code: 1/8 of the clip, ``np.random.normal(0, 0.01)``, i.e. std 0.01).
+
+    Args:
+        waveform: [B, T] float.
+        generator: draws the starts (when ``draw`` is not given) and the fill noise.
+        draw: explicit starts, [B] int.
+
+    Returns:
+        [B, T], same dtype and device.
+    """
+    batch, length = _check_batch(waveform)
+    generator = _need_generator(generator, "time_mask")
+    if draw is None:
+        draw = draw_time_mask(batch, length, generator, fraction)
+    width = int(fraction * length)
+    if width == 0:
+        return waveform
+    with _float32_dsp(waveform) as x:
+        fill = std * torch.randn(batch, width, generator=generator, device=generator.device)
+        fill = fill.to(x.device)
+        offset = torch.arange(length, device=x.device)[None, :] - draw.to(x.device)[:, None]
+        inside = (offset >= 0) & (offset < width)
+        # draw only `width` values per clip and spread them over the mask by gathering
+        out = torch.where(inside, fill.gather(1, offset.clamp(0, width - 1)), x)
+    return out.to(waveform.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# time shift
+
+
+def draw_time_shift(
+    batch: int, length: int, generator: torch.Generator, max_fraction: float = 0.5
+) -> Tensor:
+    """Draw shifts in samples, uniform in [-int(max_fraction*length), +int(max_fraction*length)]:
+    [batch] int64 (positive rolls forward, i.e. later)."""
+    longest = int(max_fraction * length)
+    return _randint(batch, -longest, longest, generator)
+
+
+def time_shift(
+    waveform: Tensor,
+    generator: torch.Generator | None = None,
+    max_fraction: float = 0.5,
+    *,
+    draw: Tensor | None = None,
+) -> Tensor:
+    """Roll each clip forward or back by its shift, wrapping around (``numpy.roll`` per row).
+
+    Args:
+        waveform: [B, T] float.
+        generator: draws the shifts when ``draw`` is not given.
+        draw: explicit shifts in samples, [B] int.
+
+    Returns:
+        [B, T], same dtype and device.
+    """
+    batch, length = _check_batch(waveform)
+    if draw is None:
+        draw = draw_time_shift(
+            batch, length, _need_generator(generator, "time_shift"), max_fraction
+        )
+    source = (
+        torch.arange(length, device=waveform.device)[None, :] - draw.to(waveform.device)[:, None]
+    )
+    return waveform.gather(1, torch.remainder(source, length))
+
+
+# --------------------------------------------------------------------------------------------
+# composition
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    """Every range of the six augmentations, with the paper's (or official code's) defaults."""
+
+    probability: float = 0.5
+    """Chance that each example gets each selected augmentation (official code: 0.5)."""
+    fade_max_fraction: float = 0.5
+    fade_shapes: tuple[str, ...] = FADE_SHAPES[:3]
+    mask_fraction: float = 0.125
+    mask_std: float = 0.01
+    stretch_min_rate: float = 0.5
+    stretch_max_rate: float = 1.5
+    stretch_buckets: int | None = None
+    pitch_max_semitones: float = 15.0
+    pitch_buckets: int = 31
+    shift_max_fraction: float = 0.5
+    noise_min_snr_db: float = 0.0
+    noise_max_snr_db: float = 20.0
+    noise_colours: tuple[str, ...] = NOISE_COLOURS
+
+
+_Apply = Callable[[Tensor, torch.Generator, AugmentParams], Tensor]
+
+_APPLY: dict[str, _Apply] = {
+    "fade": lambda x, g, p: fade(x, g, p.fade_max_fraction, p.fade_shapes),
+    "time_mask": lambda x, g, p: time_mask(x, g, p.mask_fraction, p.mask_std),
+    "time_stretch": lambda x, g, p: time_stretch(
+        x, g, p.stretch_min_rate, p.stretch_max_rate, p.stretch_buckets
+    ),
+    "pitch_shift": lambda x, g, p: pitch_shift(x, g, p.pitch_max_semitones, p.pitch_buckets),
+    "time_shift": lambda x, g, p: time_shift(x, g, p.shift_max_fraction),
+    "noise": lambda x, g, p: noise(x, g, p.noise_min_snr_db, p.noise_max_snr_db, p.noise_colours),
+}
+
+
+def _check_names(names: Sequence[str]) -> tuple[str, ...]:
+    if isinstance(names, str):
+        names = (names,)
+    for name in names:
+        if name not in AUGMENTATIONS:
+            raise ClarError(f"unknown augmentation {name!r}; allowed: {', '.join(AUGMENTATIONS)}")
+    return tuple(names)
+
+
+def augment(
+    waveform: Tensor,
+    names: Sequence[str],
+    generator: torch.Generator,
+    params: AugmentParams = AugmentParams(),
+) -> Tensor:
+    """Apply the selected augmentations in the paper's order (:data:`AUGMENTATIONS`), each to
+    a random subset of the batch: every example independently with ``params.probability``.
+
+    Only the selected rows are computed. Calling twice with the same generator gives the two
+    independent views of a clip.
+
+    Args:
+        waveform: [B, T] float, on the generator's device.
+        names: any of :data:`AUGMENTATIONS`, in any order; the order applied is the paper's.
+        generator: the source of every random draw.
+
+    Returns:
+        [B, T], same dtype and device.
+    """
+    chosen = set(_check_names(names))
+    batch, _ = _check_batch(waveform)
+    out = waveform
+    for name in AUGMENTATIONS:
+        if name not in chosen:
+            continue
+        picked = torch.rand(batch, generator=generator, device=generator.device)
+        rows = (picked < params.probability).nonzero().squeeze(1).to(waveform.device)
+        if rows.numel() == 0:
+            continue
+        if rows.numel() == batch:
+            out = _APPLY[name](out, generator, params)
+        else:
+            changed = _APPLY[name](out.index_select(0, rows), generator, params)
+            out = out.index_copy(0, rows, changed)
+    return out
+
+
+class Augment(nn.Module):
+    """The selected augmentations as a module: ``Augment(names, params)(waveform, generator)``.
+
+    No parameters or buffers; the generator is an argument so that the caller owns the
+    randomness (and its device).
+    """
+
+    def __init__(self, names: Sequence[str], params: AugmentParams | None = None) -> None:
+        super().__init__()
+        self.names = _check_names(names)
+        self.params = AugmentParams() if params is None else params
+
+    def forward(self, waveform: Tensor, generator: torch.Generator) -> Tensor:
+        """[B, T] -> [B, T]; see :func:`augment`."""
+        return augment(waveform, self.names, generator, self.params)
+
+    def extra_repr(self) -> str:
+        return f"names={self.names}, params={self.params}"

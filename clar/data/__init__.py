@@ -1,0 +1,1 @@
+"""Data sets: the registry, download, decoding, the cached tensor store."""

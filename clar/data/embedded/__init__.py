@@ -1,0 +1,299 @@
+"""Embedded data sets: small labelled audio sets generated offline, deterministically from a seed.
+
+Three kinds mirror the paper's three domains: ``speech`` (the 10 Speech Commands keywords spoken
+by espeak-ng), ``music`` (single notes of General MIDI instruments in NSynth's 11 families) and
+``environment`` (10 procedurally synthesised environmental sounds). Each generator module exposes
+``CLASSES``, ``CLIP_SECONDS`` and ``synthesize(label, rng, clip_seconds) -> float32 (n,)``.
+
+This package also holds the small DSP helpers the generators share; the generator modules are
+imported lazily so that, e.g., generating music never loads the espeak-ng library.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from clar.data.item import SPLITS, Item
+from clar.errors import ClarError
+
+KINDS = ("speech", "music", "environment")
+SAMPLE_RATE = 16000
+
+
+def _module(kind: str) -> ModuleType:
+    if kind not in KINDS:
+        raise ClarError(f"unknown embedded data set {kind!r}; choose one of {', '.join(KINDS)}")
+    return importlib.import_module(f"{__name__}.{kind}")
+
+
+def classes(kind: str) -> tuple[str, ...]:
+    """The class labels of an embedded data set, in a fixed order."""
+    return tuple(_module(kind).CLASSES)
+
+
+def default_clip_seconds(kind: str) -> float:
+    """The clip length a kind is generated at when none is given."""
+    return float(_module(kind).CLIP_SECONDS)
+
+
+def clip_rng(kind: str, seed: int, split: str, label: str, index: int) -> np.random.Generator:
+    """The random generator of one clip, a function of (kind, seed, split, label, index) only.
+
+    The key is hashed rather than fed to SeedSequence as integers so that any seed (negative
+    included) and any label string work, and so that a clip never depends on how many clips or
+    classes are generated around it.
+    """
+    key = f"clar.embedded\x1f{kind}\x1f{int(seed)}\x1f{split}\x1f{label}\x1f{int(index)}"
+    digest = hashlib.sha256(key.encode("utf-8")).digest()
+    return np.random.default_rng(np.random.SeedSequence(int.from_bytes(digest[:16], "little")))
+
+
+def render_clip(
+    kind: str, seed: int, split: str, label: str, index: int, clip_seconds: float | None = None
+) -> np.ndarray:
+    """Clip `index` of class `label` in `split`: float32 (round(clip_seconds * 16000),)."""
+    module = _module(kind)
+    if label not in module.CLASSES:
+        raise ClarError(
+            f"unknown class {label!r} for {kind}; choose one of {', '.join(module.CLASSES)}"
+        )
+    seconds = float(module.CLIP_SECONDS if clip_seconds is None else clip_seconds)
+    audio = module.synthesize(label, clip_rng(kind, seed, split, label, index), seconds)
+    return fit_length(np.asarray(audio, dtype=np.float32), round(seconds * SAMPLE_RATE))
+
+
+def _check_counts(clips_per_class: Mapping[str, int]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for split, count in clips_per_class.items():
+        if split not in SPLITS:
+            raise ClarError(
+                f"unknown split {split!r} in clips_per_class; choose from {', '.join(SPLITS)}"
+            )
+        if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 0:
+            raise ClarError(
+                f"clips_per_class[{split!r}] must be a whole number >= 0, got {count!r}"
+            )
+        counts[split] = int(count)
+    return {split: counts[split] for split in SPLITS if split in counts}
+
+
+def generate(
+    kind: str,
+    out_dir: Path,
+    clips_per_class: Mapping[str, int],
+    seed: int,
+    clip_seconds: float | None = None,
+    progress: bool = True,
+) -> Path:
+    """Synthesise a data set into out_dir and return out_dir.
+
+    clips_per_class maps split name ("train", "valid", "test") to clips per class in that split.
+    Writes out_dir/<split>/<label>/<label>_<index>.wav (16 kHz mono PCM-16) and
+    out_dir/manifest.csv with header ``path,label,split`` (path relative to out_dir, POSIX).
+    Atomic: written into a temporary sibling folder, then renamed to out_dir (replacing an old
+    one). Deterministic: clip i of class c in split s depends only on (kind, seed, s, c, i), so
+    adding clips or classes does not change existing clips.
+    """
+    import soundfile as sf
+    from tqdm import tqdm
+
+    labels = classes(kind)
+    counts = _check_counts(clips_per_class)
+    if clip_seconds is not None and not clip_seconds > 0:
+        raise ClarError(f"clip_seconds must be > 0, got {clip_seconds!r}")
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+    for stale in (tmp, old):
+        if stale.exists():
+            shutil.rmtree(stale)
+
+    jobs = [(s, c, i) for s, n in counts.items() for c in labels for i in range(n)]
+    rows: list[tuple[str, str, str]] = []
+    try:
+        tmp.mkdir()
+        for split, label, index in tqdm(
+            jobs, desc=f"generate {kind}", unit="clip", disable=not progress
+        ):
+            audio = render_clip(kind, seed, split, label, index, clip_seconds)
+            rel = Path(split, label, f"{label}_{index:04d}.wav")
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(tmp / rel, audio, SAMPLE_RATE, subtype="PCM_16")
+            rows.append((rel.as_posix(), label, split))
+        with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(("path", "label", "split"))
+            writer.writerows(rows)
+        if out_dir.exists():
+            out_dir.rename(old)
+        try:
+            tmp.rename(out_dir)
+        except OSError:
+            if old.exists():
+                old.rename(out_dir)  # put the previous data set back rather than leave nothing
+            raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old.exists() and out_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+    return out_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# DSP helpers shared by the generators. Arrays are float32/float64 mono, shape (n,).
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Cut on the right or zero-pad on the right to exactly n samples."""
+    if len(x) >= n:
+        return x[:n]
+    return np.pad(x, (0, n - len(x)))
+
+
+def place(x: np.ndarray, n: int, offset: int) -> np.ndarray:
+    """x put at sample `offset` of a silent (n,) buffer, cut where it runs past the end."""
+    out = np.zeros(n, dtype=np.float32)
+    offset = max(0, int(offset))
+    if offset < n:
+        seg = x[: n - offset]
+        out[offset : offset + len(seg)] = seg
+    return out
+
+
+def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """Band-limited resampling by FFT (the signal is zero-padded so it does not wrap around).
+
+    x: (n,) -> (round(n * rate_out / rate_in),).
+    """
+    if rate_in == rate_out:
+        return x.astype(np.float32)
+    n_out = round(len(x) * rate_out / rate_in)
+    pad = len(x) // 8 + 64
+    padded = np.pad(x.astype(np.float64), (0, pad))
+    m_out = round(len(padded) * rate_out / rate_in)
+    spectrum = np.fft.rfft(padded)
+    keep = min(len(spectrum), m_out // 2 + 1)
+    y = np.fft.irfft(spectrum[:keep], n=m_out) * (m_out / len(padded))
+    return y[:n_out].astype(np.float32)
+
+
+def coloured_noise(rng: np.random.Generator, n: int, exponent: float = 0.0) -> np.ndarray:
+    """Gaussian noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit RMS."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    f[0] = f[1] if n > 1 else 1.0
+    spectrum *= f ** (-exponent / 2.0)
+    y = np.fft.irfft(spectrum, n=n)
+    return (y / (np.sqrt(np.mean(y**2)) + 1e-12)).astype(np.float32)
+
+
+def spectral_filter(x: np.ndarray, response: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Zero-phase filtering: multiply the spectrum by response(frequencies in Hz). x: (n,)."""
+    spectrum = np.fft.rfft(x)
+    spectrum *= response(np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE))
+    return np.fft.irfft(spectrum, n=len(x)).astype(np.float32)
+
+
+def bandpass(x: np.ndarray, low: float, high: float, order: float = 2.0) -> np.ndarray:
+    """A smooth band-pass (Butterworth-like magnitude, zero phase) between low and high Hz."""
+
+    def response(f: np.ndarray) -> np.ndarray:
+        hp = 1.0 / np.sqrt(1.0 + (low / np.maximum(f, 1e-3)) ** (2 * order)) if low > 0 else 1.0
+        lp = 1.0 / np.sqrt(1.0 + (f / high) ** (2 * order))
+        return hp * lp
+
+    return spectral_filter(x, response)
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+def add_noise(x: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
+    """Add background noise of random colour at snr_db (relative to x's RMS over its active part).
+
+    The RMS of the signal is measured where it is louder than -40 dB of its peak, so a short word
+    in a long clip gets the SNR a listener would hear.
+    """
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if peak <= 0:
+        return x
+    active = x[np.abs(x) > peak * 0.01]
+    noise = coloured_noise(rng, len(x), float(rng.uniform(0.0, 2.0)))
+    return (x + noise * rms(active) * 10.0 ** (-snr_db / 20.0)).astype(np.float32)
+
+
+def random_eq(x: np.ndarray, rng: np.random.Generator, max_tilt_db: float = 6.0) -> np.ndarray:
+    """A random gentle spectral tilt (dB per octave around 1 kHz) plus a random low-pass: the
+    "different microphone, different room" variation that keeps classes from being too clean."""
+    tilt = float(rng.uniform(-max_tilt_db, max_tilt_db)) / 2.0
+    cutoff = float(np.exp(rng.uniform(np.log(2500.0), np.log(9000.0))))
+
+    def response(f: np.ndarray) -> np.ndarray:
+        octaves = np.log2(np.maximum(f, 20.0) / 1000.0)
+        return 10.0 ** (tilt * octaves / 20.0) / np.sqrt(1.0 + (f / cutoff) ** 4)
+
+    return spectral_filter(x, response)
+
+
+def normalise(
+    x: np.ndarray, rng: np.random.Generator, low_db: float = -18.0, high_db: float = -1.0
+) -> np.ndarray:
+    """Scale to a random peak level in [low_db, high_db] dBFS; float32 with peak <= 1."""
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    if not peak > 0:
+        return x.astype(np.float32)
+    target = 10.0 ** (float(rng.uniform(low_db, high_db)) / 20.0)
+    return np.clip(x * (target / peak), -1.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry's loader interface (clar.data.registry): generate once, then read like a folder.
+
+STAMP = "generated.json"
+
+
+def obtain(
+    raw_dir: Path,
+    *,
+    generator: str,
+    clips_per_class: Mapping[str, int],
+    seed: int = 0,
+    clip_seconds: float | None = None,
+    progress: bool = True,
+) -> Path:
+    """Generate the ``generator`` data set into ``raw_dir/embedded-<generator>`` unless a copy
+    made with the same settings is already there; return that folder."""
+    import json
+
+    root = Path(raw_dir) / f"embedded-{generator}"
+    settings = {
+        "generator": generator,
+        "clips_per_class": dict(clips_per_class),
+        "seed": seed,
+        "clip_seconds": clip_seconds,
+    }
+    stamp = root / STAMP
+    if stamp.exists() and json.loads(stamp.read_text()) == settings:
+        return root
+    generate(generator, root, clips_per_class, seed, clip_seconds, progress)
+    stamp.write_text(json.dumps(settings) + "\n")
+    return root
+
+
+def list_items(root: Path) -> list[Item]:
+    """The generated clips, from the manifest :func:`generate` wrote."""
+    from clar.data import folder
+
+    return folder.list_items(root, manifest="manifest.csv")

@@ -1,0 +1,86 @@
+"""The features stage's output: float16 time-frequency features of the un-augmented clips.
+
+Training computes features on the fly, after augmentation, on the training device: a GPU
+recomputes them faster than a disk returns them, and augmented views differ every epoch anyway.
+What is worth keeping is the un-augmented input of each split, which evaluation reads and
+people inspect. Splits are written in the order test, valid, train while the total stays under
+``max_gb`` (float16 features of all of NSynth would be about 110 GB); a split left out is
+computed on the fly where it is needed, and ``info.json`` says which were written and why.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from clar.config import FeatureParams
+from clar.data.store import Store, to_float
+from clar.features import TimeFrequency, gigabytes
+
+ORDER = ("test", "valid", "train")
+
+
+def write_features(
+    store: Store,
+    params: FeatureParams,
+    out_dir: Path,
+    batch_size: int = 64,
+    device: str = "cpu",
+    progress: bool = True,
+) -> dict:
+    """Write ``<split>.npy`` float16 ``[N, C, F, frames]`` per split under ``params.max_gb``.
+
+    ``info.json`` records the parameters, so a reader can tell whether the stored features
+    match the module it would otherwise compute them with.
+    """
+    started = time.perf_counter()
+    max_gb = params.max_gb
+    work = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    module = TimeFrequency.from_params(store.sample_rate, params).to(device)
+    samples = store.info["clip_samples"]
+    shape = (len(module.channels), module.log_fbanks.shape[1], module.frames(samples))
+    written, skipped, total = [], {}, 0.0
+    for split in ORDER:
+        clips = store.array(split)
+        size = gigabytes(len(clips), *shape)
+        if total + size > max_gb:
+            skipped[split] = (
+                f"{size:.2f} GB would take the total past features.max_gb = "
+                f"{max_gb:g}; computed on the fly when needed"
+            )
+            continue
+        out = np.lib.format.open_memmap(
+            work / f"{split}.npy", mode="w+", dtype=np.float16, shape=(len(clips), *shape)
+        )
+        starts = range(0, len(clips), batch_size)
+        for start in tqdm(
+            starts, desc=f"features {store.name} {split}", unit="batch", disable=not progress
+        ):
+            with torch.no_grad():
+                feats = module(to_float(clips[start : start + batch_size], device))
+            out[start : start + len(feats)] = feats.half().cpu().numpy()
+        out.flush()
+        written.append(split)
+        total += size
+    info = {
+        "name": store.name,
+        "params": asdict(params),
+        "shape": list(shape),
+        "written": written,
+        "skipped": skipped,
+        "gigabytes": round(total, 3),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    (work / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    work.rename(out_dir)
+    return info

@@ -1,0 +1,19 @@
+"""The unit every loader returns: one audio file, its class and its split."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+SPLITS = ("train", "valid", "test")
+
+
+@dataclass(frozen=True)
+class Item:
+    """One clip on disk.
+
+    ``path`` is an audio file soundfile can decode, ``label`` a class name, ``split`` one of
+    :data:`SPLITS`.
+    """
+
+    path: Path
+    label: str
+    split: str

@@ -1,0 +1,177 @@
+"""The prepare step: obtain a data set, decode, resample to 16 kHz, fix the length, store."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+from clar.config import DatasetParams, PrepareParams
+from clar.data import registry
+from clar.data.audio import decode, to_clip
+from clar.data.item import SPLITS, Item
+from clar.data.store import (
+    carve_validation,
+    class_sizes,
+    label_ranks,
+    open_split_array,
+    to_int16,
+    write_info,
+)
+from clar.errors import ClarError
+
+_COPY_ROWS = 2048
+
+
+def _decode_all(
+    items: list[Item], rate: int, samples: int, into: np.ndarray, progress: bool, desc: str
+) -> list[dict]:
+    """Decode every item into row i of ``into`` (``[N, samples]`` int16); return the failures."""
+
+    def one(i: int) -> dict | None:
+        try:
+            waveform, source_rate = decode(items[i].path)
+        except ClarError as err:
+            return {"path": str(items[i].path), "error": str(err)}
+        into[i] = to_int16(to_clip(waveform, source_rate, rate, samples))
+        return None
+
+    # soundfile and torch release the GIL, so threads overlap decoding with resampling.
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = pool.map(one, range(len(items)))
+        bar = tqdm(results, total=len(items), desc=desc, unit="clip", disable=not progress)
+        return [r for r in bar if r is not None]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def prepare(
+    dataset: DatasetParams,
+    params: PrepareParams,
+    raw_dir: Path,
+    out_dir: Path,
+    progress: bool = True,
+) -> dict:
+    """Obtain ``dataset`` under ``raw_dir`` and write its tensor store to ``out_dir``.
+
+    Returns the store's info (also written as ``out_dir/info.json``). The folder appears only
+    when complete: it is built beside ``out_dir`` and renamed into place.
+    """
+    started = time.perf_counter()
+    root = registry.obtain(
+        dataset.kind, raw_dir, dict(dataset.options), dataset.clip_seconds, progress=progress
+    )
+    items = registry.list_items(dataset.kind, root, dict(dataset.options))
+    if not items:
+        raise ClarError(
+            f"{root}: data set '{dataset.name}' has no audio clips; check "
+            f"datasets.{dataset.name} in params.yaml"
+        )
+    unknown = sorted({i.split for i in items} - set(SPLITS))
+    if unknown:
+        raise ClarError(f"{root}: split {unknown[0]!r} is invalid; allowed: {', '.join(SPLITS)}")
+
+    samples = round(dataset.clip_seconds * params.sample_rate)
+    work = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    everything = np.lib.format.open_memmap(
+        work / "all.npy", mode="w+", dtype=np.int16, shape=(len(items), samples)
+    )
+    failures = _decode_all(
+        items, params.sample_rate, samples, everything, progress, desc=f"prepare {dataset.name}"
+    )
+    if failures and not params.skip_bad_files:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise ClarError(
+            f"{failures[0]['error']}{more}; fix or remove the file, or set "
+            f"prepare.skip_bad_files: true to skip bad files (they are listed in "
+            f"the store's info.json)"
+        )
+    bad = {f["path"] for f in failures}
+    classes = sorted({i.label for i in items})
+    frame = pd.DataFrame(
+        {
+            "row": range(len(items)),
+            "split": [i.split for i in items],
+            "label": [classes.index(i.label) for i in items],
+            "label_name": [i.label for i in items],
+            "source": [_relative(i.path, root) for i in items],
+            "ok": [str(i.path) not in bad for i in items],
+        }
+    )
+    frame = frame[frame["ok"]].drop(columns="ok")
+
+    carved = not (frame["split"] == "valid").any()
+    if carved:
+        train = frame["split"] == "train"
+        moved = carve_validation(
+            frame.loc[train, "label"].to_numpy(),
+            dataset.name,
+            params.split_seed,
+            params.valid_fraction,
+        )
+        frame.loc[frame.index[train.to_numpy()][moved], "split"] = "valid"
+
+    parts = []
+    for split in SPLITS:
+        part = frame[frame["split"] == split].copy()
+        part["index"] = range(len(part))
+        rows = part["row"].to_numpy()
+        array = open_split_array(work, split, len(rows), samples)
+        for start in range(0, len(rows), _COPY_ROWS):
+            array[start : start + _COPY_ROWS] = everything[rows[start : start + _COPY_ROWS]]
+        array.flush()
+        labels = part["label"].to_numpy()
+        is_train = split == "train"
+        part["label_rank"] = (
+            label_ranks(labels, dataset.name, params.split_seed) if is_train else -1
+        )
+        part["class_size"] = class_sizes(labels) if is_train else 0
+        parts.append(part)
+    del everything
+    (work / "all.npy").unlink()
+    manifest = pd.concat(parts).drop(columns="row")
+    columns = ["split", "index", "label", "label_name", "source", "label_rank", "class_size"]
+    manifest[columns].to_csv(work / "manifest.csv", index=False)
+
+    counts = {s: int((manifest["split"] == s).sum()) for s in SPLITS}
+    missing = [
+        c for c in classes if not (manifest.query("split == 'train'")["label_name"] == c).any()
+    ]
+    if missing:
+        raise ClarError(
+            f"data set '{dataset.name}': class {missing[0]!r} has no training clip; "
+            "every class needs at least one"
+        )
+    info = {
+        "name": dataset.name,
+        "kind": dataset.kind,
+        "options": {k: v for k, v in dataset.options.items()},
+        "sample_rate": params.sample_rate,
+        "clip_seconds": dataset.clip_seconds,
+        "clip_samples": samples,
+        "classes": classes,
+        "clips": counts,
+        "validation_carved_from_train": carved,
+        "split_seed": params.split_seed,
+        "skipped": failures,
+        "root": str(root),
+        "megabytes": round(sum(counts.values()) * samples * 2 / 2**20, 1),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_info(work, info)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    work.rename(out_dir)
+    return info

@@ -1,0 +1,188 @@
+"""The registry of data sets: what each one is, where it comes from, and which loader reads it.
+
+A *kind* is a loader module with two functions, ``obtain(raw_dir, *, progress, **options) -> root``
+(download, verify and extract, or generate) and ``list_items(root, **options) -> list[Item]``.
+The options a kind accepts are the keyword arguments of those two functions, so the loader's
+signature is the one place they are defined; params.yaml may set any of them per data set.
+
+A *data set* is a named use of a kind (``esc10`` is kind ``esc50`` with ``esc10: true``). The
+built-in ones are listed in :data:`DATASETS`; users add their own under ``datasets:`` in
+params.yaml, usually with ``kind: folder``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from clar.data.item import Item
+
+KINDS = {
+    "embedded": "clar.data.embedded",
+    "esc50": "clar.data.esc50",
+    "speechcommands": "clar.data.speechcommands",
+    "nsynth": "clar.data.nsynth",
+    "folder": "clar.data.folder",
+}
+
+# Arguments the pipeline supplies itself, besides the first (the folder to work in); everything
+# else in a loader's signature is an option.
+_SUPPLIED = {"progress", "clip_seconds"}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a built-in data set is. ``options`` are the loader options that define it."""
+
+    name: str
+    kind: str
+    task: str
+    clip_seconds: float
+    splits: str
+    source: str
+    license: str
+    options: dict[str, Any]
+    stands_in_for: str | None = None
+
+
+DATASETS = {
+    spec.name: spec
+    for spec in (
+        DatasetSpec(
+            "speech",
+            "embedded",
+            "keyword (10 Speech Commands words)",
+            1.0,
+            "generated per split",
+            "espeak-ng voices via the espeakng-loader wheel",
+            "generated on your machine; espeak-ng is GPL-3.0-or-later",
+            {"generator": "speech"},
+            stands_in_for="sc09 / speechcommands",
+        ),
+        DatasetSpec(
+            "music",
+            "embedded",
+            "instrument family (NSynth's 11)",
+            2.0,
+            "generated per split",
+            "TimGM6mb.sf2 General MIDI SoundFont shipped with pretty_midi",
+            "generated on your machine; TimGM6mb.sf2 is GPL-2.0 (Tim Brechbill)",
+            {"generator": "music"},
+            stands_in_for="nsynth",
+        ),
+        DatasetSpec(
+            "environment",
+            "embedded",
+            "environmental sound (10 classes)",
+            2.0,
+            "generated per split",
+            "procedural synthesis in clar.data.embedded.environment",
+            "generated on your machine",
+            {"generator": "environment"},
+            stands_in_for="esc10 / esc50",
+        ),
+        DatasetSpec(
+            "sc09",
+            "speechcommands",
+            "keyword (the 10 digits)",
+            1.0,
+            "official validation_list.txt / testing_list.txt",
+            "Speech Commands v0.02 tarball (download.tensorflow.org)",
+            "CC BY 4.0",
+            {"words": "digits"},
+        ),
+        DatasetSpec(
+            "speechcommands",
+            "speechcommands",
+            "keyword (35 words)",
+            1.0,
+            "official validation_list.txt / testing_list.txt",
+            "Speech Commands v0.02 tarball (download.tensorflow.org)",
+            "CC BY 4.0",
+            {"words": "all"},
+        ),
+        DatasetSpec(
+            "nsynth",
+            "nsynth",
+            "instrument family (11)",
+            4.0,
+            "official train / valid / test",
+            "NSynth jsonwav tarballs (download.magenta.tensorflow.org)",
+            "CC BY 4.0",
+            {},
+        ),
+        DatasetSpec(
+            "esc10",
+            "esc50",
+            "environmental sound (10)",
+            5.0,
+            "folds 1-3 train, 4 valid, 5 test",
+            "ESC-50 GitHub archive, pinned commit",
+            "CC BY-NC 3.0 (ESC-10: CC BY 3.0)",
+            {"esc10": True},
+        ),
+        DatasetSpec(
+            "esc50",
+            "esc50",
+            "environmental sound (50)",
+            5.0,
+            "folds 1-3 train, 4 valid, 5 test",
+            "ESC-50 GitHub archive, pinned commit",
+            "CC BY-NC 3.0",
+            {"esc10": False},
+        ),
+    )
+}
+
+
+def loader(kind: str) -> ModuleType:
+    """The loader module of a kind (imported on first use: the real-data loaders are optional)."""
+    return importlib.import_module(KINDS[kind])
+
+
+def option_defaults(kind: str) -> dict[str, Any]:
+    """Every option a kind accepts, with its default (``...`` where the loader requires one)."""
+    module = loader(kind)
+    options: dict[str, Any] = {}
+    for function in (module.obtain, module.list_items):
+        for name, parameter in _options(function).items():
+            empty = parameter.default is inspect.Parameter.empty
+            options.setdefault(name, ... if empty else parameter.default)
+    return options
+
+
+def _options(function: Any) -> dict[str, inspect.Parameter]:
+    parameters = list(inspect.signature(function).parameters.values())[1:]
+    return {
+        p.name: p
+        for p in parameters
+        if p.name not in _SUPPLIED and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    }
+
+
+def _accepted(function: Any, options: dict[str, Any]) -> dict[str, Any]:
+    names = _options(function)
+    return {k: v for k, v in options.items() if k in names}
+
+
+def obtain(
+    kind: str, raw_dir: Path, options: dict[str, Any], clip_seconds: float, progress: bool = True
+) -> Path:
+    """Download (or generate) a data set into raw_dir; return the root its items live under."""
+    module = loader(kind)
+    extra = (
+        {"clip_seconds": clip_seconds}
+        if "clip_seconds" in inspect.signature(module.obtain).parameters
+        else {}
+    )
+    return module.obtain(raw_dir, progress=progress, **extra, **_accepted(module.obtain, options))
+
+
+def list_items(kind: str, root: Path, options: dict[str, Any]) -> list[Item]:
+    """Every clip of a data set with its label and split."""
+    module = loader(kind)
+    return module.list_items(root, **_accepted(module.list_items, options))

@@ -1,0 +1,238 @@
+"""Evaluation of a trained encoder (PAPER.md, "Label fractions and evaluation").
+
+The evaluation head is trained on the frozen encoder's output for the run's labelled fraction,
+selected on the validation split, scored once on the test split. Supervised and hybrid runs are
+also scored through their own classifier. A closed-form ridge probe serves as the cheap held-out
+accuracy that training logs every few epochs (the E4 convergence curve).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from sklearn.metrics import confusion_matrix, f1_score
+from torch import Tensor, nn
+
+from clar.config import EvaluateParams, FeatureParams
+from clar.data.store import Store
+from clar.models import EvaluationHead
+
+if TYPE_CHECKING:
+    from clar.train import Model
+
+
+@torch.no_grad()
+def embed_all(
+    encode: Callable[[Tensor], Tensor],
+    inputs: Tensor | np.ndarray,
+    batch_size: int,
+    device: torch.device,
+) -> Tensor:
+    """Run a frozen ``encode`` over ``inputs`` (``[N, ...]``, a tensor or a memory-mapped array)
+    in batches: ``-> [N, D]`` float32 on ``device``."""
+    out = []
+    for start in range(0, len(inputs), batch_size):
+        chunk = inputs[start : start + batch_size]
+        chunk = torch.as_tensor(np.asarray(chunk)) if isinstance(chunk, np.ndarray) else chunk
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            out.append(encode(chunk.to(device).float()).float())
+    return torch.cat(out)
+
+
+def standardise(train: Tensor, *others: Tensor) -> list[Tensor]:
+    """Scale every embedding by the training embeddings' mean and std (per dimension)."""
+    mean, std = train.mean(0), train.std(0).clamp(min=1e-6)
+    return [(x - mean) / std for x in (train, *others)]
+
+
+def ridge_accuracy(
+    train_h: Tensor,
+    train_y: Tensor,
+    test_h: Tensor,
+    test_y: Tensor,
+    n_classes: int,
+    alpha: float = 1.0,
+) -> float:
+    """Accuracy of a ridge regression onto one-hot labels, solved in closed form.
+
+    ``train_h`` ``[N, D]``, ``train_y`` ``[N]``; ``alpha`` is relative to N so the penalty does
+    not fade as the data set grows.
+    """
+    train_h, test_h = standardise(train_h.double(), test_h.double())
+    targets = torch.nn.functional.one_hot(train_y, n_classes).double()
+    gram = train_h.T @ train_h + alpha * len(train_h) * torch.eye(
+        train_h.shape[1], device=train_h.device, dtype=torch.float64
+    )
+    weights = torch.linalg.solve(gram, train_h.T @ (targets - targets.mean(0)))
+    predicted = (test_h @ weights).argmax(1)
+    return (predicted == test_y).double().mean().item()
+
+
+def probe_accuracy(
+    model: Model,
+    train_clips: Tensor,
+    train_labels: Tensor,
+    valid_clips: Tensor,
+    valid_labels: Tensor,
+    batch_size: int,
+) -> float:
+    """Held-out accuracy of a ridge probe on the model's frozen embeddings (training monitor)."""
+    was_training = model.training
+    model.eval()
+    device = train_clips.device
+    train_h = embed_all(model.embed, train_clips, batch_size, device)
+    valid_h = embed_all(model.embed, valid_clips, batch_size, device)
+    model.train(was_training)
+    return ridge_accuracy(train_h, train_labels, valid_h, valid_labels, int(train_labels.max()) + 1)
+
+
+def scores(predicted: Tensor, target: Tensor, n_classes: int) -> dict:
+    """Accuracy, macro-F1 and the confusion matrix (rows: true class, columns: predicted)."""
+    p, t = predicted.cpu().numpy(), target.cpu().numpy()
+    labels = list(range(n_classes))
+    return {
+        "accuracy": float((p == t).mean()),
+        "macro_f1": float(f1_score(t, p, labels=labels, average="macro", zero_division=0)),
+        "confusion": confusion_matrix(t, p, labels=labels).tolist(),
+    }
+
+
+def fit_head(
+    train_h: Tensor,
+    train_y: Tensor,
+    valid_h: Tensor,
+    valid_y: Tensor,
+    n_classes: int,
+    params: EvaluateParams,
+    seed: int,
+) -> tuple[nn.Module, dict]:
+    """Train the evaluation head on frozen embeddings; keep the epoch best on validation.
+
+    Returns the head (best state, eval mode) and ``{"best_epoch", "valid_accuracy"}``.
+    """
+    torch.manual_seed(seed)
+    device = train_h.device
+    head = EvaluationHead(train_h.shape[1], n_classes, kind=params.head).to(device)
+    optimizer = torch.optim.Adam(head.parameters(), lr=params.lr)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    batch = max(2, min(params.batch_size, len(train_h)))
+    best = (-1.0, 0, copy.deepcopy(head.state_dict()))
+    for epoch in range(params.epochs):
+        head.train()
+        order = torch.randperm(len(train_h), generator=generator, device=device)
+        for index in order.split(batch):
+            if len(index) < 2:  # batch norm cannot train on one item
+                continue
+            loss = nn.functional.cross_entropy(head(train_h[index]), train_y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        head.eval()
+        with torch.no_grad():
+            accuracy = (head(valid_h).argmax(1) == valid_y).float().mean().item()
+        if accuracy > best[0]:
+            best = (accuracy, epoch + 1, copy.deepcopy(head.state_dict()))
+    head.load_state_dict(best[2])
+    head.eval()
+    return head, {"best_epoch": best[1], "valid_accuracy": best[0]}
+
+
+def encoder_inputs(
+    model: Model,
+    store: Store,
+    split: str,
+    features_dir: Path | None,
+    run_features: dict,
+    device: torch.device,
+) -> tuple[Callable[[Tensor], Tensor], Tensor | np.ndarray]:
+    """What to feed the frozen encoder for a split, and the function that embeds it.
+
+    Spectrogram runs read the features stage's stored float16 features when they were written
+    with the run's feature parameters; otherwise (raw input, or a split left out for size) the
+    waveforms go through the model's own feature module.
+    """
+    if model.features is not None and features_dir is not None:
+        stored = features_dir / f"{split}.npy"
+        info_path = features_dir / "info.json"
+        if stored.exists() and info_path.exists():
+            info = json.loads(info_path.read_text())
+            if info.get("params") == run_features:
+                return model.encode, np.load(stored, mmap_mode="r")
+    return model.embed, store.waveforms(split, device)
+
+
+def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict]:
+    """Rebuild a trained model from ``run.json`` and ``model.pt``; returns (model, run info)."""
+    from clar.train import Run, build_model
+
+    info = json.loads((run_dir / "run.json").read_text())
+    run = Run(**{**info["run"], "augmentations": tuple(info["run"]["augmentations"])})
+    features = FeatureParams(
+        **{**info["features"], "channels": tuple(info["features"]["channels"])}
+    )
+    model = build_model(
+        run, len(info["classes"]), info["train"]["width"], info["sample_rate"], features
+    )
+    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
+    return model.to(device).eval(), info
+
+
+def evaluate_run(
+    run_dir: Path,
+    store: Store,
+    features_dir: Path | None,
+    fraction: float,
+    params: EvaluateParams,
+    device: torch.device,
+) -> dict:
+    """Score a trained run at a label fraction: the evaluation head, and the run's own
+    classifier where it has one. Returns the metrics (JSON-serialisable)."""
+    began = time.perf_counter()
+    model, info = load_model(run_dir, device)
+    n_classes = len(store.classes)
+    embedded = {}
+    for split in ("train", "valid", "test"):
+        encode, inputs = encoder_inputs(model, store, split, features_dir, info["features"], device)
+        embedded[split] = embed_all(encode, inputs, params.batch_size, device)
+    labels = {split: store.labels(split).to(device) for split in embedded}
+    labelled = store.labelled(fraction).to(device)
+    train_h, valid_h, test_h = standardise(
+        embedded["train"][labelled], embedded["valid"], embedded["test"]
+    )
+    head, selection = fit_head(
+        train_h,
+        labels["train"][labelled],
+        valid_h,
+        labels["valid"],
+        n_classes,
+        params,
+        seed=info["run"]["seed"],
+    )
+    with torch.no_grad():
+        head_scores = scores(head(test_h).argmax(1), labels["test"], n_classes)
+    result = {
+        "run": info["run"],
+        "fraction": fraction,
+        "labelled_clips": int(labelled.sum()),
+        "classes": store.classes,
+        "evaluation_head": {**head_scores, **selection, "kind": params.head},
+        "classifier": None,
+    }
+    if info["run"]["objective"] in ("supervised", "hybrid"):
+        clips = store.waveforms("test", device)
+        outputs = embed_all(lambda x: _logits(model, x), clips, params.batch_size, device)
+        result["classifier"] = scores(outputs.argmax(1), labels["test"], n_classes)
+    result["seconds"] = round(time.perf_counter() - began, 2)
+    return result
+
+
+def _logits(model: Model, waveform: Tensor) -> Tensor:
+    out = model(waveform)
+    return out[1] if isinstance(out, tuple) else out

@@ -1,0 +1,324 @@
+"""One training loop for PAPER.md's three objectives: supervised, contrastive, and CLAR's hybrid.
+
+Read it top to bottom: the run and its model, the loss of one batch, then :func:`train`. The
+clips go to the device once; augmentation and (for spectrogram input) the features run there,
+batched, inside the loop. Every objective gets the same number of optimisation steps per epoch
+(one pass over all training clips): the supervised model cycles through its labelled subset,
+so a low label fraction does not also mean fewer updates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from clar.augment import AugmentParams, augment
+from clar.config import FeatureParams, TrainParams
+from clar.data.store import Store
+from clar.errors import ClarError
+from clar.evaluate import probe_accuracy
+from clar.features import TimeFrequency
+from clar.losses import hybrid_loss, nt_xent
+from clar.models import ClassifierHead, HybridHead, ProjectionHead, build_encoder
+from clar.optim import build_optimizer, warmup_cosine
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: a point of the paper's grid.
+
+    ``fraction`` is the percentage of training labels the run may use; label-free runs
+    (contrastive) use none, and their fraction only matters to the evaluation head.
+    """
+
+    dataset: str
+    input: str
+    objective: str
+    fraction: float
+    seed: int
+    augmentations: tuple[str, ...]
+
+
+class Model(nn.Module):
+    """Features (spectrogram input only) -> ResNet-18 encoder -> the objective's head.
+
+    ``embed``: ``[B, T]`` waveforms -> ``[B, D]``; ``forward`` applies the head: logits
+    ``[B, C]`` (supervised), unit vectors ``[B, 128]`` (contrastive) or both (hybrid).
+    """
+
+    def __init__(
+        self,
+        input: str,
+        objective: str,
+        n_classes: int,
+        width: float,
+        features: TimeFrequency | None,
+    ) -> None:
+        super().__init__()
+        self.features = features if input == "spectrogram" else None
+        self.encoder = build_encoder(input, width)
+        dim = self.encoder.out_dim
+        heads: dict[str, Callable[[], nn.Module]] = {
+            "supervised": lambda: ClassifierHead(dim, n_classes),
+            "contrastive": lambda: ProjectionHead(dim),
+            "hybrid": lambda: HybridHead(dim, n_classes),
+        }
+        self.head = heads[objective]()
+
+    def encode(self, inputs: Tensor) -> Tensor:
+        """The encoder alone, on its own input: ``[B, T]`` waveforms or ``[B, C, F, T]``."""
+        return self.encoder(inputs)
+
+    def embed(self, waveform: Tensor) -> Tensor:
+        return self.encoder(self.features(waveform) if self.features is not None else waveform)
+
+    def forward(self, waveform: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return self.head(self.embed(waveform))
+
+
+def build_model(
+    run: Run, n_classes: int, width: float, sample_rate: int, features: FeatureParams
+) -> Model:
+    return Model(
+        run.input, run.objective, n_classes, width, TimeFrequency.from_params(sample_rate, features)
+    )
+
+
+def batch_loss(
+    model: Model,
+    objective: str,
+    clips: Tensor,
+    labels: Tensor,
+    views: Callable[[Tensor], Tensor],
+    temperature: float,
+) -> dict[str, Tensor]:
+    """The objective's loss on one batch of clips ``[B, T]`` with labels ``[B]`` (-1: none).
+
+    ``views`` draws one augmented view of a batch. Contrastive objectives put both views through
+    the network as one batch of 2B, so batch norm sees the statistics of every view.
+    """
+    if objective == "supervised":
+        return {"loss": F.cross_entropy(model(views(clips)).float(), labels)}
+    both = model(torch.cat([views(clips), views(clips)]))
+    if objective == "contrastive":
+        z1, z2 = both.chunk(2)
+        return {"loss": nt_xent(z1, z2, temperature)}
+    z, logits = both
+    (z1, z2), (l1, l2) = z.chunk(2), logits.chunk(2)
+    parts = hybrid_loss(z1, z2, l1, l2, labels, temperature)
+    return {"loss": parts.total, "contrastive": parts.contrastive, "supervised": parts.supervised}
+
+
+def epoch_batches(pool: Tensor, steps: int, batch: int, generator: torch.Generator) -> Tensor:
+    """``[steps, batch]`` indices drawn from successive shuffles of ``pool``.
+
+    Within a shuffle no index repeats; a pool smaller than an epoch is cycled.
+    """
+    need = steps * batch
+    rounds = math.ceil(need / len(pool))
+    order = torch.cat(
+        [
+            pool[torch.randperm(len(pool), generator=generator, device=generator.device)]
+            for _ in range(rounds)
+        ]
+    )
+    return order[:need].view(steps, batch)
+
+
+def fingerprint(*parts: object) -> str:
+    """A short hash of everything a run's numbers depend on, to refuse a stale checkpoint."""
+    text = json.dumps(
+        [asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save_atomic(obj: object, path: Path) -> None:
+    """torch.save to a temporary name, then rename: a kill never leaves half a checkpoint."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def pick_device(choice: str) -> torch.device:
+    if choice == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise ClarError("train.device = 'cuda' but no CUDA device is visible; use auto or cpu")
+    return torch.device(choice)
+
+
+def train(
+    run: Run,
+    store: Store,
+    params: TrainParams,
+    augment_params: AugmentParams,
+    features: FeatureParams,
+    out_dir: Path,
+    checkpoint_dir: Path,
+    progress: bool = True,
+) -> list[dict]:
+    """Train one run; write ``model.pt``, ``run.json`` and ``history.tsv`` into ``out_dir``.
+
+    A checkpoint is kept in ``checkpoint_dir`` every ``params.checkpoint_every`` epochs; a run
+    started again with the same inputs resumes from it and ends with the same numbers as an
+    uninterrupted run. Returns the per-epoch history.
+    """
+    device = pick_device(params.device)
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.manual_seed(run.seed)
+    generator = torch.Generator(device=device).manual_seed(run.seed)
+
+    clips = store.waveforms("train", device)
+    labels = store.labels("train").to(device)
+    labelled = store.labelled(run.fraction).to(device)
+    if run.objective == "supervised":
+        pool = labelled.nonzero().squeeze(1)
+    else:
+        pool = torch.arange(len(clips), device=device)
+        if run.objective == "hybrid":
+            labels = torch.where(labelled, labels, -1)
+    batch = min(params.batch_size, len(pool))
+    steps = max(1, math.ceil(len(clips) / params.batch_size))
+    if batch < 2:
+        raise ClarError(f"run {run}: {len(pool)} training clip(s) available; batch norm needs 2")
+
+    model = build_model(run, len(store.classes), params.width, store.sample_rate, features).to(
+        device
+    )
+    optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
+    schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
+
+    def views(x: Tensor) -> Tensor:
+        return augment(x, run.augmentations, generator, augment_params)
+
+    # Monitoring only (the E4 curve): a ridge probe fit on every training label, scored on the
+    # validation split. Reported accuracies come from the evaluate stage.
+    valid_clips = store.waveforms("valid", device)
+    valid_labels = store.labels("valid").to(device)
+    train_labels = store.labels("train").to(device)
+
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint = checkpoint_dir / "checkpoint.pt"
+    stamp = fingerprint(run, params, augment_params, features, store.info)
+    history: list[dict] = []
+    start = 0
+    if checkpoint.exists():
+        # On the CPU first: a generator's state must be a CPU tensor; the rest is copied over.
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if state["fingerprint"] == stamp:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            generator.set_state(state["generator"])
+            history, start = state["history"], state["epoch"]
+
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    bar = tqdm(
+        total=params.epochs * steps * batch,
+        initial=start * steps * batch,
+        unit="clip",
+        unit_scale=True,
+        desc=f"train {run.dataset} {run.input} {run.objective}",
+        disable=not progress,
+    )
+    for epoch in range(start, params.epochs):
+        began = time.perf_counter()
+        model.train()
+        sums: dict[str, float] = {}
+        for index in epoch_batches(pool, steps, batch, generator):
+            with autocast:
+                losses = batch_loss(
+                    model, run.objective, clips[index], labels[index], views, params.temperature
+                )
+            loss = losses["loss"]
+            if not torch.isfinite(loss):
+                raise ClarError(
+                    f"run {run.dataset}/{run.input}/{run.objective}: the loss became "
+                    f"{loss.item()} at epoch {epoch + 1}; lower train.lr "
+                    f"(now {params.lr:g}) or check the data"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value.item()
+            bar.update(batch)
+        seconds = time.perf_counter() - began
+        row = {
+            "epoch": epoch + 1,
+            **{k: v / steps for k, v in sums.items()},
+            "lr": schedule.get_last_lr()[0],
+            "seconds": seconds,
+            "clips_per_second": steps * batch / seconds,
+        }
+        last = epoch + 1 == params.epochs
+        if (epoch + 1) % params.eval_every == 0 or last:
+            row["heldout_accuracy"] = probe_accuracy(
+                model, clips, train_labels, valid_clips, valid_labels, batch_size=params.batch_size
+            )
+        history.append(row)
+        bar.set_postfix(
+            epoch=epoch + 1,
+            loss=f"{row['loss']:.3f}",
+            acc=f"{row.get('heldout_accuracy', float('nan')):.2f}",
+        )
+        if (epoch + 1) % params.checkpoint_every == 0 or last:
+            save_atomic(
+                {
+                    "fingerprint": stamp,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "generator": generator.get_state(),
+                    "history": history,
+                },
+                checkpoint,
+            )
+    bar.close()
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_atomic(model.state_dict(), out_dir / "model.pt")
+    (out_dir / "run.json").write_text(
+        json.dumps(
+            {
+                "run": asdict(run),
+                "classes": store.classes,
+                "sample_rate": store.sample_rate,
+                "train": asdict(params),
+                "augment": asdict(augment_params),
+                "features": asdict(features),
+                "device": str(device),
+                "fingerprint": stamp,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    write_history(history, out_dir / "history.tsv")
+    return history
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """Per-epoch metrics as TSV (every key that any epoch has; blank where an epoch has none)."""
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    lines = ["\t".join(keys)]
+    for row in history:
+        lines.append("\t".join("" if k not in row else f"{row[k]:.6g}" for k in keys))
+    path.write_text("\n".join(lines) + "\n")

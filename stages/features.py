@@ -1,0 +1,23 @@
+"""features@<data set>: the 3-channel time-frequency features of the un-augmented clips."""
+
+from pathlib import Path
+
+from clar.cli import run
+from clar.config import load_params
+from clar.data.feature_store import write_features
+from clar.data.store import Store
+
+
+def main(argv: list[str]) -> None:
+    (name,) = argv
+    params = load_params()
+    store = Store.open(Path("data/prepared") / name)
+    info = write_features(store, params.features, Path("data/features") / name)
+    print(
+        f"{name}: features {info['shape']} for {', '.join(info['written']) or 'no split'}, "
+        f"{info['gigabytes']} GB"
+    )
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,23 @@
+"""prepare@<data set>: obtain the clips, resample to 16 kHz, fix their length, store them."""
+
+from pathlib import Path
+
+from clar.cli import run
+from clar.config import load_params
+from clar.data.prepare import prepare
+
+
+def main(argv: list[str]) -> None:
+    (name,) = argv
+    params = load_params()
+    info = prepare(
+        params.dataset(name), params.prepare, Path("data/raw"), Path("data/prepared") / name
+    )
+    print(
+        f"{name}: {info['clips']} clips of {info['clip_seconds']} s, "
+        f"{len(info['classes'])} classes, {info['megabytes']} MB, {info['seconds']} s"
+    )
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,192 @@
+"""Encoders and heads: shapes, parameter counts, normalisation, and a tiny overfit run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from clar.errors import ClarError
+from clar.models import (
+    BASE_WIDTHS,
+    ClassifierHead,
+    EvaluationHead,
+    HybridHead,
+    ProjectionHead,
+    ResNet1d,
+    ResNet2d,
+    build_encoder,
+    resnet18_1d,
+    resnet18_2d,
+)
+
+
+def _n_params(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _expected_resnet18_params(in_channels: int, widths: list[int], kernel: int, dim: int) -> int:
+    """Count ResNet-18 parameters from its layout: bias-free convs, BN with weight and bias."""
+
+    def conv(cin: int, cout: int, k: int) -> int:
+        return cin * cout * k**dim
+
+    def bn(c: int) -> int:
+        return 2 * c
+
+    total = conv(in_channels, widths[0], 7) + bn(widths[0])  # stem (kernel 7 in 1-D and 2-D)
+    cin = widths[0]
+    for stage, cout in enumerate(widths):
+        for block in range(2):
+            c_in = cin if block == 0 else cout
+            total += conv(c_in, cout, kernel) + bn(cout) + conv(cout, cout, kernel) + bn(cout)
+            if block == 0 and stage > 0:  # strided 1x1 shortcut where the shape changes
+                total += conv(c_in, cout, 1) + bn(cout)
+        cin = cout
+    return total
+
+
+@pytest.mark.parametrize(("width", "dim_out"), [(1.0, 512), (0.25, 128)])
+def test_resnet2d_shape(width: float, dim_out: int) -> None:
+    torch.manual_seed(0)
+    enc = resnet18_2d(width=width, in_channels=3).eval()
+    assert isinstance(enc, ResNet2d)
+    assert enc.out_dim == dim_out
+    with torch.no_grad():
+        out = enc(torch.randn(2, 3, 128, 126))  # a 1 s clip's 3 x 128 x 126 features
+    assert out.shape == (2, dim_out)
+    assert torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize(("width", "dim_out"), [(1.0, 512), (0.25, 128)])
+def test_resnet1d_shape(width: float, dim_out: int) -> None:
+    torch.manual_seed(0)
+    enc = resnet18_1d(width=width).eval()
+    assert isinstance(enc, ResNet1d)
+    assert enc.out_dim == dim_out
+    x = torch.randn(2, 16000)  # 1 s at 16 kHz
+    with torch.no_grad():
+        out = enc(x)
+        out_3d = enc(x.unsqueeze(1))
+    assert out.shape == (2, dim_out)
+    torch.testing.assert_close(out, out_3d)
+
+
+def test_resnet1d_layout() -> None:
+    enc = resnet18_1d()
+    assert (enc.conv1.in_channels, enc.conv1.out_channels) == (1, 64)
+    assert (enc.conv1.kernel_size, enc.conv1.stride) == ((7,), (2,))
+    assert (enc.maxpool.kernel_size, enc.maxpool.stride) == (9, 2)
+    block = enc.layer2[0]
+    assert (block.conv1.kernel_size, block.conv1.padding, block.conv1.stride) == ((9,), (4,), (2,))
+    assert block.downsample[0].kernel_size == (1,)
+    assert block.downsample[0].stride == (2,)
+
+
+def test_resnet_bad_input_rank() -> None:
+    with pytest.raises(ValueError, match="ResNet2d expects"):
+        resnet18_2d(width=0.125)(torch.randn(2, 128, 126))
+    with pytest.raises(ValueError, match="ResNet1d expects"):
+        resnet18_1d(width=0.125)(torch.randn(2, 2, 100))
+
+
+def test_resnet18_2d_param_count_matches_torchvision_backbone() -> None:
+    expected = _expected_resnet18_params(3, list(BASE_WIDTHS), kernel=3, dim=2)
+    # torchvision.models.resnet18() has 11,689,512 parameters; its fc is 512 * 1000 + 1000.
+    assert expected == 11_689_512 - (512 * 1000 + 1000) == 11_176_512
+    assert _n_params(resnet18_2d(width=1.0, in_channels=3)) == expected
+
+
+def test_resnet18_1d_param_count() -> None:
+    expected = _expected_resnet18_params(1, list(BASE_WIDTHS), kernel=9, dim=1)
+    assert _n_params(resnet18_1d(width=1.0)) == expected
+
+
+def test_width_rounding_has_floor() -> None:
+    enc = resnet18_2d(width=0.01)
+    assert enc.conv1.out_channels == 8
+    assert enc.out_dim == 8
+
+
+def test_zero_init_residual_makes_blocks_identity_branches() -> None:
+    enc = resnet18_2d(width=0.125, zero_init_residual=True)
+    for layer in (enc.layer1, enc.layer2, enc.layer3, enc.layer4):
+        for block in layer:
+            assert torch.count_nonzero(block.bn2.weight) == 0
+    default = resnet18_2d(width=0.125)
+    assert torch.all(default.layer1[0].bn2.weight == 1)
+
+
+def test_build_encoder() -> None:
+    assert isinstance(build_encoder("raw", 0.25), ResNet1d)
+    enc = build_encoder("spectrogram", 0.25)
+    assert isinstance(enc, ResNet2d)
+    assert enc.conv1.in_channels == 3
+    with pytest.raises(ClarError, match=r"'mfcc'.*raw, spectrogram"):
+        build_encoder("mfcc", 1.0)
+
+
+def test_projection_head_unit_norm() -> None:
+    torch.manual_seed(0)
+    head = ProjectionHead(512)
+    z = head(torch.randn(8, 512))
+    assert z.shape == (8, 128)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(8))
+    hidden = [m.out_features for m in head.net if isinstance(m, torch.nn.Linear)]
+    assert hidden == [512, 512, 128]
+
+
+def test_projection_head_under_bf16_autocast_is_float32_unit() -> None:
+    torch.manual_seed(0)
+    head = ProjectionHead(64, hidden=32, out_dim=16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        z = head(torch.randn(4, 64))
+    assert z.dtype == torch.float32
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(4))
+
+
+def test_classifier_head_logits() -> None:
+    head = ClassifierHead(128, n_classes=10)
+    assert head(torch.randn(4, 128)).shape == (4, 10)
+
+
+def test_hybrid_head_returns_projection_and_logits() -> None:
+    torch.manual_seed(0)
+    head = HybridHead(512, n_classes=35)
+    z, logits = head(torch.randn(6, 512))
+    assert z.shape == (6, 128)
+    assert logits.shape == (6, 35)
+    torch.testing.assert_close(z.norm(dim=1), torch.ones(6))
+    # The logits are one linear layer on the normalised projection.
+    torch.testing.assert_close(logits, head.classifier(z))
+
+
+def test_evaluation_head_kinds() -> None:
+    mlp = EvaluationHead(512, n_classes=11)
+    assert mlp(torch.randn(4, 512)).shape == (4, 11)
+    dropouts = [m.p for m in mlp.net if isinstance(m, torch.nn.Dropout)]
+    assert dropouts == [0.2, 0.2]
+    linear = EvaluationHead(512, n_classes=11, kind="linear")
+    assert [type(m) for m in linear.net] == [torch.nn.Linear]
+    assert linear(torch.randn(4, 512)).shape == (4, 11)
+    with pytest.raises(ClarError, match="'svm'"):
+        EvaluationHead(512, 11, kind="svm")
+
+
+def test_tiny_encoder_overfits_random_spectrograms() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(32, 3, 128, 126)
+    y = torch.arange(32) % 4
+    encoder = resnet18_2d(width=0.125)
+    head = ClassifierHead(encoder.out_dim, n_classes=4, hidden=64)
+    model = torch.nn.Sequential(encoder, head)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(15):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    # Training accuracy with batch statistics: the BN running averages lag after 15 steps.
+    with torch.no_grad():
+        acc = (model(x).argmax(dim=1) == y).float().mean().item()
+    assert acc >= 0.95, f"training accuracy {acc:.2f}, loss {loss.item():.3f}"
