@@ -55,8 +55,10 @@ def main(argv: list[str] | None = None) -> None:
     baseline = seconds_per_call(lambda: AF.pitch_shift(clips[:1], RATE, 3.7), device, 1)
     ours = seconds_per_call(lambda: pitch_shift(clips, generator), device, args.repeats)
     per_clip = ours / args.batch
-    print(f"pitch shift: {per_clip * 1e3:.2f} ms/clip bucketed vs {baseline * 1e3:.0f} ms/clip "
-          f"torchaudio (arbitrary step): {baseline / per_clip:.0f}x")
+    print(
+        f"pitch shift: {per_clip * 1e3:.2f} ms/clip bucketed vs {baseline * 1e3:.0f} ms/clip "
+        f"torchaudio (arbitrary step): {baseline / per_clip:.0f}x"
+    )
 
     features = TimeFrequency().to(device)
     t = seconds_per_call(lambda: features(clips), device, args.repeats)
@@ -81,8 +83,9 @@ def main(argv: list[str] | None = None) -> None:
                 loss.backward()
                 optimizer.step()
 
-            rows.append((input_, objective, args.batch / seconds_per_call(step, device,
-                                                                          args.repeats)))
+            rows.append(
+                (input_, objective, args.batch / seconds_per_call(step, device, args.repeats))
+            )
     base = rows[0][2]
     for input_, objective, rate in rows:
         print(f"train {input_:11s} {objective:11s} {rate:8.1f} clips/s  {rate / base:5.2f}x")

@@ -29,6 +29,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from clar.augment import AUGMENTATIONS
+from clar.data.registry import DATASETS
+
 COLUMNS = (
     "experiment",
     "dataset",
@@ -43,7 +46,7 @@ COLUMNS = (
     "profile",
     "git_rev",
 )
-AUGMENTATIONS = ("fade", "time_mask", "time_stretch", "pitch_shift", "time_shift", "noise")
+# Display order: the paper's baseline, its self-supervised model, then CLAR.
 OBJECTIVES = ("supervised", "contrastive", "hybrid")
 OBJECTIVE_NAMES = {
     "supervised": "supervised",
@@ -56,7 +59,7 @@ INPUTS = ("spectrogram", "raw")
 INPUT_STYLES = {"spectrogram": "-", "raw": "--"}
 # The embedded data sets are generated stand-ins; the front page must never let them pass for
 # the real corpora.
-STAND_INS = {"speech": "Speech Commands", "music": "NSynth", "environment": "ESC-10/ESC-50"}
+STAND_INS = {name: spec.stands_in_for for name, spec in DATASETS.items() if spec.stands_in_for}
 
 GRID_KEYS = ("dataset", "input", "objective", "fraction")
 FULL_FRACTION = 100.0

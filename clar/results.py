@@ -19,6 +19,7 @@ import torch
 
 from clar.config import AUGMENTATION_SEPARATOR, Params
 from clar.data.registry import DATASETS
+from clar.report import COLUMNS
 
 # The folders under runs/, named as the experiment their runs belong to.
 EXPERIMENTS = ("grid", "augmentation")
@@ -86,21 +87,7 @@ def collect(runs_dir: Path, profile: str, git_rev: str) -> pd.DataFrame:
             rows += metric_rows(json.loads(path.read_text()), experiment)
     for run_json in sorted((runs_dir / "grid").rglob("run.json")):
         rows += history_rows(run_json.parent)
-    frame = pd.DataFrame(
-        rows,
-        columns=[
-            "experiment",
-            "dataset",
-            "input",
-            "objective",
-            "fraction",
-            "augmentations",
-            "seed",
-            "epoch",
-            "metric",
-            "value",
-        ],
-    )
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("profile", "git_rev")])
     frame["epoch"] = frame["epoch"].astype("Int64")
     frame["profile"] = profile
     frame["git_rev"] = git_rev

@@ -433,7 +433,7 @@ def test_folder_errors(own_folder, tmp_path):
     with pytest.raises(ClarError, match=str(tmp_path / "nowhere")):
         folder.obtain(tmp_path, root=tmp_path / "nowhere")
     with pytest.raises(ClarError, match="needs the parameter root"):
-        folder.obtain(tmp_path)
+        folder.obtain(tmp_path, root="")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ClarError, match="no audio found"):
         folder.list_items(tmp_path / "empty")

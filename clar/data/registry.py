@@ -61,7 +61,7 @@ DATASETS = {
             "espeak-ng voices via the espeakng-loader wheel",
             "generated on your machine; espeak-ng is GPL-3.0-or-later",
             {"generator": "speech"},
-            stands_in_for="sc09 / speechcommands",
+            stands_in_for="Speech Commands",
         ),
         DatasetSpec(
             "music",
@@ -72,7 +72,7 @@ DATASETS = {
             "TimGM6mb.sf2 General MIDI SoundFont shipped with pretty_midi",
             "generated on your machine; TimGM6mb.sf2 is GPL-2.0 (Tim Brechbill)",
             {"generator": "music"},
-            stands_in_for="nsynth",
+            stands_in_for="NSynth",
         ),
         DatasetSpec(
             "environment",
@@ -83,7 +83,7 @@ DATASETS = {
             "procedural synthesis in clar.data.embedded.environment",
             "generated on your machine",
             {"generator": "environment"},
-            stands_in_for="esc10 / esc50",
+            stands_in_for="ESC-10/ESC-50",
         ),
         DatasetSpec(
             "sc09",

@@ -135,7 +135,7 @@ class Store:
 
     def labels(self, split: str) -> torch.Tensor:
         """Class indices of a split: ``[N]`` int64."""
-        return torch.as_tensor(self.rows(split)["label"].to_numpy(), dtype=torch.long)
+        return torch.tensor(self.rows(split)["label"].to_numpy(), dtype=torch.long)
 
     def labelled(self, fraction: float) -> torch.Tensor:
         """Which training clips are labelled at ``fraction`` percent: ``[N]`` bool."""

@@ -1,0 +1,216 @@
+"""Training and evaluation learn for real: the loss falls, the head tells signal from noise, and a
+killed run resumes to the same numbers as an uninterrupted one."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from clar.augment import AugmentParams
+from clar.config import EvaluateParams, FeatureParams, TrainParams
+from clar.data.store import Store, class_sizes, label_ranks, open_split_array, write_info
+from clar.evaluate import fit_head, scores
+from clar.train import Run, train
+
+RATE = 16000
+FEATURES = FeatureParams(128.0, 8.0, 64, 40.0, 8000.0, ("log_stft", "phase", "log_mel"), 1.0)
+TRAIN = TrainParams(
+    width=0.125,
+    epochs=6,
+    batch_size=16,
+    lr=3e-3,
+    weight_decay=1e-6,
+    lars=False,
+    warmup_epochs=0,
+    temperature=0.5,
+    checkpoint_every=1,
+    eval_every=3,
+    device="cpu",
+    per_dataset={},
+)
+
+
+def tone_store(folder: Path, per_class: int = 12) -> Store:
+    """A real tensor store of three classes of noisy tones (low, middle, high pitch)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    t = np.arange(RATE // 2) / RATE
+    rows = []
+    for split, n in (("train", per_class), ("valid", 4), ("test", 4)):
+        array = open_split_array(folder, split, 3 * n, len(t))
+        labels = np.repeat(np.arange(3), n)
+        for i, c in enumerate(labels):
+            f = (300, 900, 2700)[c] * rng.uniform(0.9, 1.1)
+            clip = 0.4 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) + 0.05 * rng.normal(
+                size=len(t)
+            )
+            array[i] = (clip * 32767).astype(np.int16)
+        array.flush()
+        train = split == "train"
+        rows.append(
+            pd.DataFrame(
+                {
+                    "split": split,
+                    "index": range(len(labels)),
+                    "label": labels,
+                    "label_name": [("low", "mid", "high")[c] for c in labels],
+                    "source": "synthetic",
+                    "label_rank": label_ranks(labels, "tones", 0) if train else -1,
+                    "class_size": class_sizes(labels) if train else 0,
+                }
+            )
+        )
+    pd.concat(rows).to_csv(folder / "manifest.csv", index=False)
+    write_info(
+        folder,
+        {
+            "name": "tones",
+            "kind": "test",
+            "sample_rate": RATE,
+            "clip_samples": len(t),
+            "classes": ["high", "low", "mid"],
+            "clips": {"train": 3 * per_class, "valid": 12, "test": 12},
+        },
+    )
+    return Store.open(folder)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return tone_store(tmp_path_factory.mktemp("tones") / "tones")
+
+
+@pytest.mark.parametrize(
+    "input_, objective",
+    [("spectrogram", "supervised"), ("spectrogram", "hybrid"), ("raw", "contrastive")],
+)
+def test_short_training_decreases_the_loss(store, tmp_path, input_, objective):
+    run = Run("tones", input_, objective, 50.0, 0, ("fade", "time_mask"))
+    history = train(
+        run,
+        store,
+        TRAIN,
+        AugmentParams(),
+        FEATURES,
+        tmp_path / "run",
+        tmp_path / "ckpt",
+        progress=False,
+    )
+    losses = [row["loss"] for row in history]
+    assert len(losses) == TRAIN.epochs and all(np.isfinite(losses))
+    assert np.mean(losses[-2:]) < losses[0], losses
+    assert {"model.pt", "run.json", "history.tsv"} <= {p.name for p in (tmp_path / "run").iterdir()}
+
+
+def test_evaluation_head_chance_on_noise_and_near_perfect_on_separable_features():
+    gen = torch.Generator().manual_seed(0)
+    n, d, k = 300, 32, 5
+    labels = {s: torch.randint(0, k, (n,), generator=gen) for s in ("train", "valid", "test")}
+    params = EvaluateParams(head="mlp", epochs=60, lr=1e-3, batch_size=64)
+
+    def accuracy(make):
+        feats = {s: make(labels[s]) for s in labels}
+        head, _ = fit_head(
+            feats["train"], labels["train"], feats["valid"], labels["valid"], k, params, seed=0
+        )
+        with torch.no_grad():
+            return scores(head(feats["test"]).argmax(1), labels["test"], k)["accuracy"]
+
+    centres = 4.0 * torch.randn(k, d, generator=gen)
+    separable = accuracy(lambda y: centres[y] + torch.randn(len(y), d, generator=gen))
+    noise = accuracy(lambda y: torch.randn(len(y), d, generator=gen))
+    assert separable > 0.95
+    assert abs(noise - 1 / k) < 0.12
+
+
+def test_non_finite_loss_stops_with_a_clear_error(store, tmp_path):
+    from clar.errors import ClarError
+
+    run = Run("tones", "spectrogram", "supervised", 100.0, 0, ())
+    with pytest.raises(ClarError, match=r"lower train\.lr"):
+        train(
+            run,
+            store,
+            replace(TRAIN, lr=1e30, epochs=3),
+            AugmentParams(),
+            FEATURES,
+            tmp_path / "run",
+            tmp_path / "ckpt",
+            progress=False,
+        )
+
+
+RESUME_SCRIPT = """
+import sys
+from pathlib import Path
+from clar.augment import AugmentParams
+from clar.data.store import Store
+from clar.train import Run, train
+sys.path.insert(0, {tests!r})
+from test_train import FEATURES, TRAIN
+from dataclasses import replace
+run = Run("tones", "spectrogram", "hybrid", 50.0, 0, ("fade", "time_mask"))
+train(run, Store.open({store!r}), replace(TRAIN, epochs=8), AugmentParams(), FEATURES,
+      Path(sys.argv[1]), Path(sys.argv[2]), progress=False)
+"""
+
+
+def test_killed_run_resumes_to_the_same_result(store, tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(
+        RESUME_SCRIPT.format(tests=str(Path(__file__).parent), store=str(store.folder))
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+    def run(out, ckpt):
+        return subprocess.Popen([sys.executable, str(script), str(out), str(ckpt)], env=env)
+
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "a"), str(tmp_path / "ca")],
+        env=env,
+        check=True,
+    )
+    victim = run(tmp_path / "b", tmp_path / "cb")
+    checkpoint = tmp_path / "cb" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and victim.poll() is None:
+        if checkpoint.exists():
+            state = torch.load(checkpoint, weights_only=False)
+            if state["epoch"] >= 3:
+                break
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = torch.load(checkpoint, weights_only=False)["epoch"]
+    assert 0 < killed_at < 8, "the run must be killed mid-way for this test to mean anything"
+    assert not (tmp_path / "b" / "model.pt").exists()
+    subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "b"), str(tmp_path / "cb")],
+        env=env,
+        check=True,
+    )
+    first = (tmp_path / "a" / "history.tsv").read_text()
+    resumed = (tmp_path / "b" / "history.tsv").read_text()
+    drop_timing = [
+        lambda text: pd.read_csv(pd.io.common.StringIO(text), sep="\t").drop(
+            columns=["seconds", "clips_per_second"]
+        )
+    ]
+    pd.testing.assert_frame_equal(drop_timing[0](first), drop_timing[0](resumed))
+    a = torch.load(tmp_path / "a" / "model.pt")
+    b = torch.load(tmp_path / "b" / "model.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    assert (
+        json.loads((tmp_path / "b" / "run.json").read_text())["fingerprint"]
+        == json.loads((tmp_path / "a" / "run.json").read_text())["fingerprint"]
+    )
