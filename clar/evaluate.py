@@ -12,12 +12,12 @@ import copy
 import json
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from sklearn.metrics import confusion_matrix, f1_score
 from torch import Tensor, nn
 
 from clar.config import EvaluateParams, FeatureParams
@@ -40,7 +40,7 @@ def embed_all(
     out = []
     for start in range(0, len(inputs), batch_size):
         chunk = inputs[start : start + batch_size]
-        chunk = torch.as_tensor(np.asarray(chunk)) if isinstance(chunk, np.ndarray) else chunk
+        chunk = torch.from_numpy(np.array(chunk)) if isinstance(chunk, np.ndarray) else chunk
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out.append(encode(chunk.to(device).float()).float())
     return torch.cat(out)
@@ -77,30 +77,47 @@ def ridge_accuracy(
 
 def probe_accuracy(
     model: Model,
-    train_clips: Tensor,
-    train_labels: Tensor,
-    valid_clips: Tensor,
-    valid_labels: Tensor,
+    store: Store,
+    features_dir: Path | None,
+    features: FeatureParams,
     batch_size: int,
+    device: torch.device,
 ) -> float:
-    """Held-out accuracy of a ridge probe on the model's frozen embeddings (training monitor)."""
+    """Held-out accuracy of a ridge probe on the model's frozen embeddings (training monitor):
+    fit on every training label, scored on the validation split."""
     was_training = model.training
     model.eval()
-    device = train_clips.device
-    train_h = embed_all(model.embed, train_clips, batch_size, device)
-    valid_h = embed_all(model.embed, valid_clips, batch_size, device)
+    embedded = {}
+    for split in ("train", "valid"):
+        encode, inputs = encoder_inputs(model, store, split, features_dir, features, device)
+        embedded[split] = embed_all(encode, inputs, batch_size, device)
     model.train(was_training)
-    return ridge_accuracy(train_h, train_labels, valid_h, valid_labels, int(train_labels.max()) + 1)
+    return ridge_accuracy(
+        embedded["train"],
+        store.labels("train").to(device),
+        embedded["valid"],
+        store.labels("valid").to(device),
+        len(store.classes),
+    )
 
 
 def scores(predicted: Tensor, target: Tensor, n_classes: int) -> dict:
-    """Accuracy, macro-F1 and the confusion matrix (rows: true class, columns: predicted)."""
-    p, t = predicted.cpu().numpy(), target.cpu().numpy()
-    labels = list(range(n_classes))
+    """Accuracy, macro-F1 and the confusion matrix (rows: true class, columns: predicted).
+
+    ``predicted``, ``target``: ``[N]`` class indices. A class that is neither present nor
+    predicted has F1 0, as scikit-learn's ``zero_division=0``.
+    """
+    target, predicted = target.long().cpu(), predicted.long().cpu()
+    confusion = torch.bincount(target * n_classes + predicted, minlength=n_classes**2)
+    confusion = confusion.view(n_classes, n_classes)
+    hits = confusion.diag().double()
+    # F1 = 2 TP / (2 TP + FP + FN) = 2 TP / (true count + predicted count)
+    counts = (confusion.sum(0) + confusion.sum(1)).double()
+    f1 = torch.where(counts > 0, 2 * hits / counts.clamp(min=1), 0.0)
     return {
-        "accuracy": float((p == t).mean()),
-        "macro_f1": float(f1_score(t, p, labels=labels, average="macro", zero_division=0)),
-        "confusion": confusion_matrix(t, p, labels=labels).tolist(),
+        "accuracy": (predicted == target).double().mean().item(),
+        "macro_f1": f1.mean().item(),
+        "confusion": confusion.tolist(),
     }
 
 
@@ -149,27 +166,30 @@ def encoder_inputs(
     store: Store,
     split: str,
     features_dir: Path | None,
-    run_features: dict,
+    features: FeatureParams,
     device: torch.device,
 ) -> tuple[Callable[[Tensor], Tensor], Tensor | np.ndarray]:
     """What to feed the frozen encoder for a split, and the function that embeds it.
 
     Spectrogram runs read the features stage's stored float16 features when they were written
-    with the run's feature parameters; otherwise (raw input, or a split left out for size) the
-    waveforms go through the model's own feature module.
+    with the run's feature parameters: computing them again costs more than the encoder does.
+    Otherwise (raw input, or a split left out for size) the waveforms go through the model's
+    own feature module.
     """
     if model.features is not None and features_dir is not None:
         stored = features_dir / f"{split}.npy"
         info_path = features_dir / "info.json"
         if stored.exists() and info_path.exists():
             info = json.loads(info_path.read_text())
-            if info.get("params") == run_features:
+            # Through JSON, as info.json holds them: tuples become lists.
+            if info.get("params") == json.loads(json.dumps(asdict(features))):
                 return model.encode, np.load(stored, mmap_mode="r")
     return model.embed, store.waveforms(split, device)
 
 
-def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict]:
-    """Rebuild a trained model from ``run.json`` and ``model.pt``; returns (model, run info)."""
+def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict, FeatureParams]:
+    """Rebuild a trained model from ``run.json`` and ``model.pt``; returns the model, the run
+    info and the feature parameters it was trained with."""
     from clar.train import Run, build_model
 
     info = json.loads((run_dir / "run.json").read_text())
@@ -181,7 +201,7 @@ def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict]:
         run, len(info["classes"]), info["train"]["width"], info["sample_rate"], features
     )
     model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
-    return model.to(device).eval(), info
+    return model.to(device).eval(), info, features
 
 
 def evaluate_run(
@@ -195,11 +215,11 @@ def evaluate_run(
     """Score a trained run at a label fraction: the evaluation head, and the run's own
     classifier where it has one. Returns the metrics (JSON-serialisable)."""
     began = time.perf_counter()
-    model, info = load_model(run_dir, device)
+    model, info, features = load_model(run_dir, device)
     n_classes = len(store.classes)
     embedded = {}
     for split in ("train", "valid", "test"):
-        encode, inputs = encoder_inputs(model, store, split, features_dir, info["features"], device)
+        encode, inputs = encoder_inputs(model, store, split, features_dir, features, device)
         embedded[split] = embed_all(encode, inputs, params.batch_size, device)
     labels = {split: store.labels(split).to(device) for split in embedded}
     labelled = store.labelled(fraction).to(device)

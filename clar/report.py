@@ -1112,6 +1112,10 @@ def _what_ran(data: Data, run_info: dict) -> str:
         rows = [[name, _duration(float(s))] for name, s in stages.items()]
         rows.append(["**total**", f"**{_duration(sum(float(s) for s in stages.values()))}**"])
         text += _md_table(["stage", "wall time"], rows)
+        text += (
+            "\nEach stage from the start of its process to its end, summed over the group; "
+            "DVC's own checks between stages (a few seconds each) come on top.\n"
+        )
     return text
 
 

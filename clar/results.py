@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from clar.cli import STAGE_FILE
 from clar.config import AUGMENTATION_SEPARATOR, Params
 from clar.data.registry import DATASETS
 from clar.report import COLUMNS
@@ -172,8 +173,17 @@ def hardware() -> str:
     return text
 
 
-def _seconds(paths: list[Path], key: str = "seconds") -> float:
-    return round(sum(json.loads(p.read_text()).get(key, 0.0) for p in paths), 1)
+def stage_seconds(folders: list[Path]) -> dict[str, float]:
+    """Wall time per stage group, summed over the ``stage.json`` files in ``folders`` (searched
+    recursively), in pipeline order."""
+    order = ["prepare", "features", "train", "pretrain", "augmentation-study"]
+    totals: dict[str, float] = {}
+    for folder in folders:
+        for path in sorted(folder.rglob(STAGE_FILE)) if folder.exists() else []:
+            stage = json.loads(path.read_text())
+            totals[stage["group"]] = totals.get(stage["group"], 0.0) + stage["seconds"]
+    ranked = sorted(totals, key=lambda g: order.index(g) if g in order else len(order))
+    return {group: round(totals[group], 1) for group in ranked}
 
 
 def run_info(
@@ -196,20 +206,13 @@ def run_info(
             "classes": info["classes"],
             "clips": info["clips"],
         }
-    train_seconds = 0.0
-    for history in runs_dir.rglob("history.tsv"):
-        table = pd.read_csv(history, sep="\t")
-        train_seconds += float(table["seconds"].sum()) if "seconds" in table else 0.0
     return {
         "profile": profile,
         "git_rev": git_rev,
         "hardware": hardware(),
         "seeds": seeds,
         "datasets": datasets,
-        "stage_seconds": {
-            "prepare": _seconds([prepared_dir / n / "info.json" for n in data]),
-            "features": _seconds([features_dir / n / "info.json" for n in data]),
-            "train": round(train_seconds, 1),
-            "evaluate": _seconds(sorted(runs_dir.rglob("evaluation-f*.json"))),
-        },
+        "stage_seconds": stage_seconds(
+            [prepared_dir / n for n in data] + [features_dir / n for n in data] + [runs_dir]
+        ),
     }

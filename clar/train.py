@@ -169,13 +169,16 @@ def train(
     features: FeatureParams,
     out_dir: Path,
     checkpoint_dir: Path,
+    features_dir: Path | None = None,
     progress: bool = True,
 ) -> list[dict]:
     """Train one run; write ``model.pt``, ``run.json`` and ``history.tsv`` into ``out_dir``.
 
     A checkpoint is kept in ``checkpoint_dir`` every ``params.checkpoint_every`` epochs; a run
     started again with the same inputs resumes from it and ends with the same numbers as an
-    uninterrupted run. Returns the per-epoch history.
+    uninterrupted run. ``features_dir`` (the features stage's output) spares the held-out probe
+    of a spectrogram run from computing the un-augmented features again. Returns the per-epoch
+    history.
     """
     device = pick_device(params.device)
     torch.backends.cudnn.benchmark = False
@@ -205,12 +208,6 @@ def train(
 
     def views(x: Tensor) -> Tensor:
         return augment(x, run.augmentations, generator, augment_params)
-
-    # Monitoring only (the E4 curve): a ridge probe fit on every training label, scored on the
-    # validation split. Reported accuracies come from the evaluate stage.
-    valid_clips = store.waveforms("valid", device)
-    valid_labels = store.labels("valid").to(device)
-    train_labels = store.labels("train").to(device)
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_dir / "checkpoint.pt"
@@ -269,8 +266,9 @@ def train(
         }
         last = epoch + 1 == params.epochs
         if (epoch + 1) % params.eval_every == 0 or last:
+            # Monitoring only (the E4 curve); reported accuracies come from the evaluation head.
             row["heldout_accuracy"] = probe_accuracy(
-                model, clips, train_labels, valid_clips, valid_labels, batch_size=params.batch_size
+                model, store, features_dir, features, params.batch_size, device
             )
         history.append(row)
         bar.set_postfix(

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from clar.cli import run
+from clar.cli import record_stage, run
 from clar.config import load_params
 from clar.data.feature_store import write_features
 from clar.data.store import Store
@@ -12,7 +12,9 @@ def main(argv: list[str]) -> None:
     (name,) = argv
     params = load_params()
     store = Store.open(Path("data/prepared") / name)
-    info = write_features(store, params.features, Path("data/features") / name)
+    out = Path("data/features") / name
+    info = write_features(store, params.features, out)
+    record_stage(out, "features")
     print(
         f"{name}: features {info['shape']} for {', '.join(info['written']) or 'no split'}, "
         f"{info['gigabytes']} GB"

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from clar.cli import run
+from clar.cli import record_stage, run
 from clar.config import load_params
 from clar.data.prepare import prepare
 
@@ -10,9 +10,9 @@ from clar.data.prepare import prepare
 def main(argv: list[str]) -> None:
     (name,) = argv
     params = load_params()
-    info = prepare(
-        params.dataset(name), params.prepare, Path("data/raw"), Path("data/prepared") / name
-    )
+    out = Path("data/prepared") / name
+    info = prepare(params.dataset(name), params.prepare, Path("data/raw"), out)
+    record_stage(out, "prepare")
     print(
         f"{name}: {info['clips']} clips of {info['clip_seconds']} s, "
         f"{len(info['classes'])} classes, {info['megabytes']} MB, {info['seconds']} s"

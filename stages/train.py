@@ -9,7 +9,7 @@ import argparse
 import json
 from pathlib import Path
 
-from clar.cli import run
+from clar.cli import record_stage, run
 from clar.config import AUGMENTATION_SEPARATOR, Params, load_params
 from clar.data.store import Store
 from clar.evaluate import evaluate_run
@@ -20,6 +20,7 @@ def train_and_evaluate(
     params: Params, spec: Run, out: Path, checkpoint: Path, fractions: list[float]
 ) -> None:
     store = Store.open(Path("data/prepared") / spec.dataset)
+    features_dir = Path("data/features") / spec.dataset
     history = train(
         spec,
         store,
@@ -28,12 +29,11 @@ def train_and_evaluate(
         params.features,
         out,
         checkpoint,
+        features_dir,
     )
     device = pick_device(params.train.device)
     for fraction in fractions:
-        result = evaluate_run(
-            out, store, Path("data/features") / spec.dataset, fraction, params.evaluate, device
-        )
+        result = evaluate_run(out, store, features_dir, fraction, params.evaluate, device)
         (out / f"evaluation-f{fraction:g}.json").write_text(json.dumps(result, indent=1) + "\n")
         print(
             f"{out}: {len(history)} epochs; at {fraction:g} % labels the evaluation head "
@@ -67,6 +67,7 @@ def main(argv: list[str]) -> None:
                 Path("checkpoints/augmentation") / args.data / name,
                 [100.0],
             )
+        record_stage(Path("runs/augmentation") / args.data, "augmentation-study")
         return
     label_free = args.fraction is None
     name = f"{args.input}-{args.objective}" + ("" if label_free else f"-f{args.fraction:g}")
@@ -80,13 +81,9 @@ def main(argv: list[str]) -> None:
         params.augment_names,
     )
     fractions = list(params.grid.fractions) if label_free else [args.fraction]
-    train_and_evaluate(
-        params,
-        spec,
-        Path("runs/grid") / args.data / name,
-        Path("checkpoints/grid") / args.data / name,
-        fractions,
-    )
+    out = Path("runs/grid") / args.data / name
+    train_and_evaluate(params, spec, out, Path("checkpoints/grid") / args.data / name, fractions)
+    record_stage(out, "pretrain" if label_free else "train")
 
 
 if __name__ == "__main__":

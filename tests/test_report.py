@@ -119,7 +119,7 @@ RUN_INFO = {
             "clips": {"train": 30, "valid": 6, "test": 9},
         },
     },
-    "stage_seconds": {"prepare": 1.5, "features": 75.0, "train": 3725.0, "evaluate": 4.0},
+    "stage_seconds": {"prepare": 1.5, "features": 75.0, "train": 3725.0, "pretrain": 4.0},
 }
 
 

@@ -133,6 +133,24 @@ def test_evaluation_head_chance_on_noise_and_near_perfect_on_separable_features(
     assert abs(noise - 1 / k) < 0.12
 
 
+def test_scores_agree_with_scikit_learn():
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    gen = torch.Generator().manual_seed(1)
+    k = 6
+    target = torch.randint(0, k - 1, (200,), generator=gen)  # class 5 never occurs ...
+    predicted = torch.where(
+        torch.rand(200, generator=gen) < 0.6, target, torch.randint(0, k - 2, (200,), generator=gen)
+    )  # ... nor is predicted; class 4 is never predicted
+    got = scores(predicted, target, k)
+    labels = list(range(k))
+    assert got["accuracy"] == pytest.approx((predicted == target).float().mean().item())
+    assert got["macro_f1"] == pytest.approx(
+        f1_score(target, predicted, labels=labels, average="macro", zero_division=0)
+    )
+    assert got["confusion"] == confusion_matrix(target, predicted, labels=labels).tolist()
+
+
 def test_non_finite_loss_stops_with_a_clear_error(store, tmp_path):
     from clar.errors import ClarError
 
