@@ -271,10 +271,12 @@ def train(
                 model, store, features_dir, features, params.batch_size, device
             )
         history.append(row)
+        # The latest held-out accuracy, so the bar never shows a blank between probes.
+        probed = [r["heldout_accuracy"] for r in history if "heldout_accuracy" in r]
         bar.set_postfix(
             epoch=epoch + 1,
             loss=f"{row['loss']:.3f}",
-            acc=f"{row.get('heldout_accuracy', float('nan')):.2f}",
+            **({"heldout": f"{probed[-1]:.2f}"} if probed else {}),
         )
         if (epoch + 1) % params.checkpoint_every == 0 or last:
             save_atomic(
