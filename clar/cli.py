@@ -13,6 +13,8 @@ import psutil
 from clar.errors import ClarError
 
 STAGE_FILE = "stage.json"
+# The stage groups of dvc.yaml, in pipeline order (the report lists their times in this order).
+STAGE_GROUPS = ("prepare", "features", "train", "pretrain", "augmentation-study")
 
 
 def run(main: Callable[[list[str]], object]) -> None:

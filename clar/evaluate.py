@@ -77,28 +77,23 @@ def ridge_accuracy(
 
 def probe_accuracy(
     model: Model,
-    store: Store,
-    features_dir: Path | None,
-    features: FeatureParams,
+    inputs: dict[str, tuple[Callable[[Tensor], Tensor], Tensor | np.ndarray]],
+    labels: dict[str, Tensor],
+    n_classes: int,
     batch_size: int,
     device: torch.device,
 ) -> float:
     """Held-out accuracy of a ridge probe on the model's frozen embeddings (training monitor):
-    fit on every training label, scored on the validation split."""
+    fit on every training label, scored on the validation split.
+
+    ``inputs`` and ``labels`` hold the ``"train"`` and ``"valid"`` splits, as
+    :func:`encoder_inputs` gives them and ``[N]`` class indices.
+    """
     was_training = model.training
     model.eval()
-    embedded = {}
-    for split in ("train", "valid"):
-        encode, inputs = encoder_inputs(model, store, split, features_dir, features, device)
-        embedded[split] = embed_all(encode, inputs, batch_size, device)
+    train_h, valid_h = (embed_all(*inputs[s], batch_size, device) for s in ("train", "valid"))
     model.train(was_training)
-    return ridge_accuracy(
-        embedded["train"],
-        store.labels("train").to(device),
-        embedded["valid"],
-        store.labels("valid").to(device),
-        len(store.classes),
-    )
+    return ridge_accuracy(train_h, labels["train"], valid_h, labels["valid"], n_classes)
 
 
 def scores(predicted: Tensor, target: Tensor, n_classes: int) -> dict:
@@ -168,13 +163,15 @@ def encoder_inputs(
     features_dir: Path | None,
     features: FeatureParams,
     device: torch.device,
+    waveforms: Tensor | None = None,
 ) -> tuple[Callable[[Tensor], Tensor], Tensor | np.ndarray]:
     """What to feed the frozen encoder for a split, and the function that embeds it.
 
     Spectrogram runs read the features stage's stored float16 features when they were written
     with the run's feature parameters: computing them again costs more than the encoder does.
     Otherwise (raw input, or a split left out for size) the waveforms go through the model's
-    own feature module.
+    own feature module: ``waveforms`` when the caller already holds the split on ``device``,
+    else the store's.
     """
     if model.features is not None and features_dir is not None:
         stored = features_dir / f"{split}.npy"
@@ -184,7 +181,7 @@ def encoder_inputs(
             # Through JSON, as info.json holds them: tuples become lists.
             if info.get("params") == json.loads(json.dumps(asdict(features))):
                 return model.encode, np.load(stored, mmap_mode="r")
-    return model.embed, store.waveforms(split, device)
+    return model.embed, waveforms if waveforms is not None else store.waveforms(split, device)
 
 
 def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict, FeatureParams]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from clar.cli import STAGE_FILE
+from clar.cli import STAGE_FILE, STAGE_GROUPS
 from clar.config import AUGMENTATION_SEPARATOR, Params
 from clar.data.registry import DATASETS
 from clar.report import COLUMNS
@@ -176,14 +176,12 @@ def hardware() -> str:
 def stage_seconds(folders: list[Path]) -> dict[str, float]:
     """Wall time per stage group, summed over the ``stage.json`` files in ``folders`` (searched
     recursively), in pipeline order."""
-    order = ["prepare", "features", "train", "pretrain", "augmentation-study"]
-    totals: dict[str, float] = {}
+    totals = dict.fromkeys(STAGE_GROUPS, 0.0)
     for folder in folders:
-        for path in sorted(folder.rglob(STAGE_FILE)) if folder.exists() else []:
+        for path in sorted(folder.rglob(STAGE_FILE)):
             stage = json.loads(path.read_text())
-            totals[stage["group"]] = totals.get(stage["group"], 0.0) + stage["seconds"]
-    ranked = sorted(totals, key=lambda g: order.index(g) if g in order else len(order))
-    return {group: round(totals[group], 1) for group in ranked}
+            totals[stage["group"]] += stage["seconds"]
+    return {group: round(seconds, 1) for group, seconds in totals.items() if seconds}
 
 
 def run_info(

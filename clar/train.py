@@ -27,7 +27,7 @@ from clar.augment import AugmentParams, augment
 from clar.config import FeatureParams, TrainParams
 from clar.data.store import Store
 from clar.errors import ClarError
-from clar.evaluate import probe_accuracy
+from clar.evaluate import encoder_inputs, probe_accuracy
 from clar.features import TimeFrequency
 from clar.losses import hybrid_loss, nt_xent
 from clar.models import ClassifierHead, HybridHead, ProjectionHead, build_encoder
@@ -209,6 +209,14 @@ def train(
     def views(x: Tensor) -> Tensor:
         return augment(x, run.augmentations, generator, augment_params)
 
+    # Monitoring only (the E4 curve), every eval_every epochs: a ridge probe on the un-augmented
+    # splits, resolved once here (the training clips are already on the device).
+    probe_inputs = {
+        "train": encoder_inputs(model, store, "train", features_dir, features, device, clips),
+        "valid": encoder_inputs(model, store, "valid", features_dir, features, device),
+    }
+    probe_labels = {split: store.labels(split).to(device) for split in probe_inputs}
+
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     checkpoint = checkpoint_dir / "checkpoint.pt"
     stamp = fingerprint(run, params, augment_params, features, store.info)
@@ -266,9 +274,8 @@ def train(
         }
         last = epoch + 1 == params.epochs
         if (epoch + 1) % params.eval_every == 0 or last:
-            # Monitoring only (the E4 curve); reported accuracies come from the evaluation head.
             row["heldout_accuracy"] = probe_accuracy(
-                model, store, features_dir, features, params.batch_size, device
+                model, probe_inputs, probe_labels, len(store.classes), params.batch_size, device
             )
         history.append(row)
         # The latest held-out accuracy, so the bar never shows a blank between probes.
