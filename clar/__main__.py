@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import yaml
 
+from clar import layout
 from clar.cli import run
 from clar.config import compose, load_params
-from clar.data.registry import DATASETS
+from clar.data.registry import DATASETS, resolve_options
 
 
 def _status(name: str) -> str:
-    info = Path("data/prepared") / name / "info.json"
+    info = layout.prepared(name) / layout.INFO_FILE
     if info.exists():
         clips = json.loads(info.read_text())["clips"]
         return "prepared " + "/".join(str(clips[s]) for s in ("train", "valid", "test"))
@@ -27,12 +27,13 @@ def list_datasets() -> None:
     params = load_params()
     rows = [("name", "kind", "task", "clip", "status", "source")]
     for name, dataset in params.datasets.items():
+        resolve_options(name, dataset.kind, dataset.options)
         spec = DATASETS.get(name)
         task = spec.task if spec else f"your audio ({dataset.kind})"
         source = spec.source if spec else str(dataset.options.get("root", ""))
         if spec and spec.stands_in_for:
             task += f", stand-in for {spec.stands_in_for}"
-        selected = "*" if name in params.data else " "
+        selected = "*" if name in params.data.names else " "
         rows.append(
             (
                 selected + name,
@@ -52,8 +53,8 @@ def list_datasets() -> None:
 def write_params(overrides: list[str]) -> None:
     composed = compose("conf", overrides)
     text = yaml.safe_dump(composed, sort_keys=False, default_flow_style=None, width=100)
-    Path("params.yaml").write_text(text)
-    print(f"params.yaml composed from conf/ {' '.join(overrides)}".rstrip())
+    layout.PARAMS.write_text(text)
+    print(f"{layout.PARAMS} composed from conf/ {' '.join(overrides)}".rstrip())
 
 
 def main(argv: list[str]) -> None:

@@ -18,9 +18,13 @@ from collections.abc import Callable
 import torch
 import torchaudio.functional as AF
 
-from clar.augment import AugmentParams, augment, pitch_shift
+from clar.augment.functional import pitch_shift
+from clar.augment.transforms import augment
+from clar.config import AugmentParams
 from clar.features import TimeFrequency
-from clar.train import Model, batch_loss, pick_device
+from clar.models import Model
+from clar.train import batch_loss, pick_device
+from clar.vocabulary import BEST_PAIR, INPUTS, OBJECTIVES
 
 RATE = 16000
 
@@ -67,14 +71,14 @@ def main(argv: list[str] | None = None) -> None:
     labels = torch.randint(0, 10, (args.batch,), device=device, generator=generator)
     params = AugmentParams()
     rows = []
-    for input_ in ("raw", "spectrogram"):
-        for objective in ("supervised", "contrastive", "hybrid"):
+    for input_ in INPUTS:
+        for objective in OBJECTIVES:
             torch.manual_seed(0)
             model = Model(input_, objective, 10, args.width, TimeFrequency()).to(device)
             optimizer = torch.optim.Adam(model.parameters())
 
             def views(x: torch.Tensor) -> torch.Tensor:
-                return augment(x, ("fade", "time_mask"), generator, params)
+                return augment(x, BEST_PAIR, generator, params)
 
             def step(model=model, optimizer=optimizer, objective=objective) -> None:
                 with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):

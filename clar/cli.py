@@ -11,10 +11,7 @@ from pathlib import Path
 import psutil
 
 from clar.errors import ClarError
-
-STAGE_FILE = "stage.json"
-# The stage groups of dvc.yaml, in pipeline order (the report lists their times in this order).
-STAGE_GROUPS = ("prepare", "features", "train", "pretrain", "augmentation-study")
+from clar.layout import STAGE_FILE
 
 
 def run(main: Callable[[list[str]], object]) -> None:

@@ -17,20 +17,38 @@ Heads take the encoder output ``[B, in_dim]``:
 - :class:`ClassifierHead`: the same stack ending in class logits (supervised model).
 - :class:`HybridHead`: projection + one linear layer from the 128-d vector to logits (CLAR).
 - :class:`EvaluationHead`: the MLP (or linear) probe trained on a frozen encoder.
+
+:class:`Model` puts them together: features (spectrogram input only) -> encoder -> the
+objective's head.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from clar.errors import ClarError
+from clar.features import TimeFrequency
+from clar.vocabulary import (
+    CONTRASTIVE,
+    HEADS,
+    HYBRID,
+    INPUTS,
+    LINEAR,
+    MLP,
+    RAW,
+    SPECTROGRAM,
+    SUPERVISED,
+)
 
-ENCODER_INPUTS = ("raw", "spectrogram")
+if TYPE_CHECKING:
+    from clar.config import FeatureParams
+
 BASE_WIDTHS = (64, 128, 256, 512)
 RESNET18_BLOCKS = (2, 2, 2, 2)
 
@@ -224,11 +242,11 @@ def build_encoder(input: str, width: float = 1.0) -> ResNet:
     Raises:
         ClarError: unknown ``input``.
     """
-    if input == "raw":
+    if input == RAW:
         return resnet18_1d(width)
-    if input == "spectrogram":
+    if input == SPECTROGRAM:
         return resnet18_2d(width, in_channels=3)
-    raise ClarError(f"unknown encoder input {input!r}; expected one of {', '.join(ENCODER_INPUTS)}")
+    raise ClarError(f"unknown encoder input {input!r}; expected one of {', '.join(INPUTS)}")
 
 
 def _mlp3(in_dim: int, hidden: int, out_dim: int, last_bias: bool) -> nn.Sequential:
@@ -293,9 +311,6 @@ class HybridHead(nn.Module):
         return z, self.classifier(z)
 
 
-EVALUATION_KINDS = ("mlp", "linear")
-
-
 class EvaluationHead(nn.Module):
     """Probe on a frozen encoder: ``[B, in_dim] -> [B, n_classes]``.
 
@@ -313,12 +328,12 @@ class EvaluationHead(nn.Module):
         n_classes: int,
         hidden: int = 512,
         dropout: float = 0.2,
-        kind: str = "mlp",
+        kind: str = MLP,
     ) -> None:
         super().__init__()
         self.n_classes = n_classes
         self.kind = kind
-        if kind == "mlp":
+        if kind == MLP:
             self.net = nn.Sequential(
                 nn.Dropout(dropout),
                 nn.Linear(in_dim, hidden, bias=False),
@@ -327,13 +342,68 @@ class EvaluationHead(nn.Module):
                 nn.Dropout(dropout),
                 nn.Linear(hidden, n_classes),
             )
-        elif kind == "linear":
+        elif kind == LINEAR:
             self.net = nn.Sequential(nn.Linear(in_dim, n_classes))
         else:
             raise ClarError(
-                f"unknown evaluation head kind {kind!r}; expected one of "
-                f"{', '.join(EVALUATION_KINDS)}"
+                f"unknown evaluation head kind {kind!r}; expected one of {', '.join(HEADS)}"
             )
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(h)
+
+
+class Model(nn.Module):
+    """Features (spectrogram input only) -> ResNet-18 encoder -> the objective's head.
+
+    ``embed``: ``[B, T]`` waveforms -> ``[B, D]``; ``forward`` applies the head: logits
+    ``[B, C]`` (supervised), unit vectors ``[B, 128]`` (contrastive) or both (hybrid).
+    """
+
+    def __init__(
+        self,
+        input: str,
+        objective: str,
+        n_classes: int,
+        width: float,
+        features: TimeFrequency | None,
+    ) -> None:
+        super().__init__()
+        self.features = features if input == SPECTROGRAM else None
+        self.encoder = build_encoder(input, width)
+        dim = self.encoder.out_dim
+        heads: dict[str, Callable[[], nn.Module]] = {
+            SUPERVISED: lambda: ClassifierHead(dim, n_classes),
+            CONTRASTIVE: lambda: ProjectionHead(dim),
+            HYBRID: lambda: HybridHead(dim, n_classes),
+        }
+        self.head = heads[objective]()
+
+    def encode(self, inputs: Tensor) -> Tensor:
+        """The encoder alone, on its own input: ``[B, T]`` waveforms or ``[B, C, F, T]``."""
+        return self.encoder(inputs)
+
+    def embed(self, waveform: Tensor) -> Tensor:
+        return self.encoder(self.features(waveform) if self.features is not None else waveform)
+
+    def forward(self, waveform: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        return self.head(self.embed(waveform))
+
+    def logits(self, waveform: Tensor) -> Tensor:
+        """The model's own classifier (supervised and hybrid): ``[B, T] -> [B, C]``."""
+        out = self(waveform)
+        return out[1] if isinstance(out, tuple) else out
+
+
+def build_model(
+    input: str,
+    objective: str,
+    n_classes: int,
+    width: float,
+    sample_rate: int,
+    features: FeatureParams,
+) -> Model:
+    """The network of a run: its input's encoder and its objective's head, at ``width``."""
+    return Model(
+        input, objective, n_classes, width, TimeFrequency.from_params(sample_rate, features)
+    )

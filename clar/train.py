@@ -1,6 +1,6 @@
 """One training loop for PAPER.md's three objectives: supervised, contrastive, and CLAR's hybrid.
 
-Read it top to bottom: the run and its model, the loss of one batch, then :func:`train`. The
+Read it top to bottom: the loss of one batch, the batches of an epoch, then :func:`train`. The
 clips go to the device once; augmentation and (for spectrogram input) the features run there,
 batched, inside the loop. Every objective gets the same number of optimisation steps per epoch
 (one pass over all training clips): the supervised model cycles through its labelled subset,
@@ -9,90 +9,28 @@ so a low label fraction does not also mean fewer updates.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from tqdm import tqdm
 
-from clar.augment import AugmentParams, augment
-from clar.config import FeatureParams, TrainParams
+from clar import runs
+from clar.augment.transforms import augment
+from clar.config import AugmentParams, FeatureParams, TrainParams
 from clar.data.store import Store
 from clar.errors import ClarError
-from clar.evaluate import encoder_inputs, probe_accuracy
-from clar.features import TimeFrequency
 from clar.losses import hybrid_loss, nt_xent
-from clar.models import ClassifierHead, HybridHead, ProjectionHead, build_encoder
+from clar.models import Model, build_model
 from clar.optim import build_optimizer, warmup_cosine
-
-
-@dataclass(frozen=True)
-class Run:
-    """One training run: a point of the paper's grid.
-
-    ``fraction`` is the percentage of training labels the run may use; label-free runs
-    (contrastive) use none, and their fraction only matters to the evaluation head.
-    """
-
-    dataset: str
-    input: str
-    objective: str
-    fraction: float
-    seed: int
-    augmentations: tuple[str, ...]
-
-
-class Model(nn.Module):
-    """Features (spectrogram input only) -> ResNet-18 encoder -> the objective's head.
-
-    ``embed``: ``[B, T]`` waveforms -> ``[B, D]``; ``forward`` applies the head: logits
-    ``[B, C]`` (supervised), unit vectors ``[B, 128]`` (contrastive) or both (hybrid).
-    """
-
-    def __init__(
-        self,
-        input: str,
-        objective: str,
-        n_classes: int,
-        width: float,
-        features: TimeFrequency | None,
-    ) -> None:
-        super().__init__()
-        self.features = features if input == "spectrogram" else None
-        self.encoder = build_encoder(input, width)
-        dim = self.encoder.out_dim
-        heads: dict[str, Callable[[], nn.Module]] = {
-            "supervised": lambda: ClassifierHead(dim, n_classes),
-            "contrastive": lambda: ProjectionHead(dim),
-            "hybrid": lambda: HybridHead(dim, n_classes),
-        }
-        self.head = heads[objective]()
-
-    def encode(self, inputs: Tensor) -> Tensor:
-        """The encoder alone, on its own input: ``[B, T]`` waveforms or ``[B, C, F, T]``."""
-        return self.encoder(inputs)
-
-    def embed(self, waveform: Tensor) -> Tensor:
-        return self.encoder(self.features(waveform) if self.features is not None else waveform)
-
-    def forward(self, waveform: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return self.head(self.embed(waveform))
-
-
-def build_model(
-    run: Run, n_classes: int, width: float, sample_rate: int, features: FeatureParams
-) -> Model:
-    return Model(
-        run.input, run.objective, n_classes, width, TimeFrequency.from_params(sample_rate, features)
-    )
+from clar.probe import encoder_inputs, probe_accuracy
+from clar.runs import Run
+from clar.vocabulary import CONTRASTIVE, HYBRID, SUPERVISED
 
 
 def batch_loss(
@@ -108,10 +46,10 @@ def batch_loss(
     ``views`` draws one augmented view of a batch. Contrastive objectives put both views through
     the network as one batch of 2B, so batch norm sees the statistics of every view.
     """
-    if objective == "supervised":
+    if objective == SUPERVISED:
         return {"loss": F.cross_entropy(model(views(clips)).float(), labels)}
     both = model(torch.cat([views(clips), views(clips)]))
-    if objective == "contrastive":
+    if objective == CONTRASTIVE:
         z1, z2 = both.chunk(2)
         return {"loss": nt_xent(z1, z2, temperature)}
     z, logits = both
@@ -134,23 +72,6 @@ def epoch_batches(pool: Tensor, steps: int, batch: int, generator: torch.Generat
         ]
     )
     return order[:need].view(steps, batch)
-
-
-def fingerprint(*parts: object) -> str:
-    """A short hash of everything a run's numbers depend on, to refuse a stale checkpoint."""
-    text = json.dumps(
-        [asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts],
-        sort_keys=True,
-        default=str,
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def save_atomic(obj: object, path: Path) -> None:
-    """torch.save to a temporary name, then rename: a kill never leaves half a checkpoint."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def pick_device(choice: str) -> torch.device:
@@ -189,20 +110,20 @@ def train(
     clips = store.waveforms("train", device)
     labels = store.labels("train").to(device)
     labelled = store.labelled(run.fraction).to(device)
-    if run.objective == "supervised":
+    if run.objective == SUPERVISED:
         pool = labelled.nonzero().squeeze(1)
     else:
         pool = torch.arange(len(clips), device=device)
-        if run.objective == "hybrid":
+        if run.objective == HYBRID:
             labels = torch.where(labelled, labels, -1)
     batch = min(params.batch_size, len(pool))
     steps = max(1, math.ceil(len(clips) / params.batch_size))
     if batch < 2:
         raise ClarError(f"run {run}: {len(pool)} training clip(s) available; batch norm needs 2")
 
-    model = build_model(run, len(store.classes), params.width, store.sample_rate, features).to(
-        device
-    )
+    model = build_model(
+        run.input, run.objective, len(store.classes), params.width, store.sample_rate, features
+    ).to(device)
     optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
     schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
 
@@ -218,19 +139,16 @@ def train(
     probe_labels = {split: store.labels(split).to(device) for split in probe_inputs}
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint = checkpoint_dir / "checkpoint.pt"
-    stamp = fingerprint(run, params, augment_params, features, store.info)
+    stamp = runs.fingerprint(run, params, augment_params, features, store.info)
     history: list[dict] = []
     start = 0
-    if checkpoint.exists():
-        # On the CPU first: a generator's state must be a CPU tensor; the rest is copied over.
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if state["fingerprint"] == stamp:
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            generator.set_state(state["generator"])
-            history, start = state["history"], state["epoch"]
+    state = runs.load_checkpoint(checkpoint_dir, stamp)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        generator.set_state(state["generator"])
+        history, start = state["history"], state["epoch"]
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
     bar = tqdm(
@@ -286,7 +204,8 @@ def train(
             **({"heldout": f"{probed[-1]:.2f}"} if probed else {}),
         )
         if (epoch + 1) % params.checkpoint_every == 0 or last:
-            save_atomic(
+            runs.save_checkpoint(
+                checkpoint_dir,
                 {
                     "fingerprint": stamp,
                     "epoch": epoch + 1,
@@ -296,36 +215,23 @@ def train(
                     "generator": generator.get_state(),
                     "history": history,
                 },
-                checkpoint,
             )
     bar.close()
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_atomic(model.state_dict(), out_dir / "model.pt")
-    (out_dir / "run.json").write_text(
-        json.dumps(
-            {
-                "run": asdict(run),
-                "classes": store.classes,
-                "sample_rate": store.sample_rate,
-                "train": asdict(params),
-                "augment": asdict(augment_params),
-                "features": asdict(features),
-                "device": str(device),
-                "fingerprint": stamp,
-            },
-            indent=2,
-        )
-        + "\n"
+    runs.save(model.state_dict(), out_dir / runs.MODEL_FILE)
+    runs.write_run_info(
+        out_dir,
+        {
+            "run": asdict(run),
+            "classes": store.classes,
+            "sample_rate": store.sample_rate,
+            "train": params.model_dump(mode="json"),
+            "augment": augment_params.model_dump(mode="json"),
+            "features": features.model_dump(mode="json"),
+            "device": str(device),
+            "fingerprint": stamp,
+        },
     )
-    write_history(history, out_dir / "history.tsv")
+    runs.write_history(history, out_dir / runs.HISTORY_FILE)
     return history
-
-
-def write_history(history: list[dict], path: Path) -> None:
-    """Per-epoch metrics as TSV (every key that any epoch has; blank where an epoch has none)."""
-    keys = list(dict.fromkeys(k for row in history for k in row))
-    lines = ["\t".join(keys)]
-    for row in history:
-        lines.append("\t".join("" if k not in row else f"{row[k]:.6g}" for k in keys))
-    path.write_text("\n".join(lines) + "\n")

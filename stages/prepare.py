@@ -1,7 +1,6 @@
 """prepare@<data set>: obtain the clips, resample to 16 kHz, fix their length, store them."""
 
-from pathlib import Path
-
+from clar import layout
 from clar.cli import record_stage, run
 from clar.config import load_params
 from clar.data.prepare import prepare
@@ -10,9 +9,9 @@ from clar.data.prepare import prepare
 def main(argv: list[str]) -> None:
     (name,) = argv
     params = load_params()
-    out = Path("data/prepared") / name
-    info = prepare(params.dataset(name), params.prepare, Path("data/raw"), out)
-    record_stage(out, "prepare")
+    out = layout.prepared(name)
+    info = prepare(params.dataset(name), params.prepare, layout.RAW, out)
+    record_stage(out, layout.PREPARE)
     print(
         f"{name}: {info['clips']} clips of {info['clip_seconds']} s, "
         f"{len(info['classes'])} classes, {info['megabytes']} MB, {info['seconds']} s"

@@ -8,8 +8,12 @@ import pytest
 import torch
 import torchaudio
 
-from clar import augment as A
+from clar.augment import functional as A
+from clar.augment import transforms as T
+from clar.augment.vocoder import pitch_ratio
+from clar.config import AugmentParams
 from clar.errors import ClarError
+from clar.vocabulary import AUGMENTATIONS, FADE_SHAPES
 
 SR = 16_000
 
@@ -60,11 +64,11 @@ def _speech_like(batch: int, length: int = SR, seed: int = 1) -> torch.Tensor:
 
 def test_pitch_ratio_is_small_and_close_to_equal_temperament() -> None:
     for s in range(-15, 16):
-        p, q = A.pitch_ratio(float(s))
+        p, q = pitch_ratio(float(s))
         assert 1 <= p <= 32 and 1 <= q <= 32 and math.gcd(p, q) == 1
         cents = 1200 * math.log2(p / q / 2 ** (s / 12))
         assert abs(cents) <= 5.0, (s, p, q, cents)
-    assert A.pitch_ratio(12.0) == (2, 1) and A.pitch_ratio(-7.0) == (2, 3)
+    assert pitch_ratio(12.0) == (2, 1) and pitch_ratio(-7.0) == (2, 3)
 
 
 def test_pitch_shift_moves_a_sine_by_the_bucket_ratio_and_keeps_length() -> None:
@@ -72,7 +76,7 @@ def test_pitch_shift_moves_a_sine_by_the_bucket_ratio_and_keeps_length() -> None
     x = _sine(500.0, batch=len(semitones))
     y = A.pitch_shift(x, draw=semitones)
     assert y.shape == x.shape
-    expected = torch.tensor([500.0 * p / q for p, q in map(A.pitch_ratio, semitones.tolist())])
+    expected = torch.tensor([500.0 * p / q for p, q in map(pitch_ratio, semitones.tolist())])
     assert torch.allclose(_peak_hz(y), expected.double(), atol=0.5), (_peak_hz(y), expected)
     # the level of a steady tone survives (the vocoder's phase is anchored inside the clip)
     rms = y[:, 1000:-1000].pow(2).mean(-1).sqrt()
@@ -133,7 +137,7 @@ def test_fade_envelope_has_the_drawn_length_and_shape() -> None:
     assert set(draw.shape.tolist()) == {0, 1, 2}
     y = A.fade(torch.ones(30, length), draw=draw)
     for row, fin, fout, shape in zip(y, *draw, strict=True):
-        name = A.FADE_SHAPES[shape]
+        name = FADE_SHAPES[shape]
         reference = torchaudio.transforms.Fade(int(fin), int(fout), name)(torch.ones(length))
         torch.testing.assert_close(row, reference, atol=1e-5, rtol=0)
         # the ramps start (end) at silence and stop exactly at the drawn lengths
@@ -191,7 +195,7 @@ def test_time_mask_replaces_exactly_the_drawn_segment() -> None:
     assert filled.std().item() == pytest.approx(0.1, rel=0.05)
     assert abs(filled.mean().item()) < 0.01
     assert starts.min() >= 0 and starts.max() <= SR - width
-    assert A.AugmentParams().mask_std == 0.01  # the official np.random.normal(0, 0.01): std
+    assert AugmentParams().mask_std == 0.01  # the official np.random.normal(0, 0.01): std
 
 
 def test_time_shift_rolls_by_the_drawn_amount() -> None:
@@ -209,7 +213,7 @@ def test_time_shift_rolls_by_the_drawn_amount() -> None:
 
 
 def test_paper_order_and_params_defaults() -> None:
-    assert A.AUGMENTATIONS == (
+    assert AUGMENTATIONS == (
         "fade",
         "time_mask",
         "time_stretch",
@@ -217,7 +221,7 @@ def test_paper_order_and_params_defaults() -> None:
         "time_shift",
         "noise",
     )
-    p = A.AugmentParams()
+    p = AugmentParams()
     assert p.probability == 0.5 and p.pitch_max_semitones == 15.0
     assert (p.stretch_min_rate, p.stretch_max_rate) == (0.5, 1.5)
     assert (p.noise_min_snr_db, p.noise_max_snr_db) == (0.0, 20.0)
@@ -225,21 +229,21 @@ def test_paper_order_and_params_defaults() -> None:
     assert (p.mask_fraction, p.shift_max_fraction, p.fade_max_fraction) == (0.125, 0.5, 0.5)
 
 
-@pytest.mark.parametrize("names", [(n,) for n in A.AUGMENTATIONS] + [A.AUGMENTATIONS])
+@pytest.mark.parametrize("names", [(n,) for n in AUGMENTATIONS] + [AUGMENTATIONS])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_shape_dtype_device_and_finite(names: tuple[str, ...], dtype: torch.dtype) -> None:
     x = _speech_like(6, 8000).to(dtype)
-    y = A.augment(x, names, _gen(), A.AugmentParams(probability=1.0))
+    y = T.augment(x, names, _gen(), AugmentParams(probability=1.0))
     assert y.shape == x.shape and y.dtype == dtype and y.device == x.device
     assert torch.isfinite(y).all()
 
 
 def test_cpu_autocast_leaves_the_dsp_in_float32() -> None:
     x = _speech_like(4, 8000)
-    params = A.AugmentParams(probability=1.0)
-    plain = A.augment(x, A.AUGMENTATIONS, _gen(), params)
+    params = AugmentParams(probability=1.0)
+    plain = T.augment(x, AUGMENTATIONS, _gen(), params)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        autocast = A.augment(x, A.AUGMENTATIONS, _gen(), params)
+        autocast = T.augment(x, AUGMENTATIONS, _gen(), params)
     assert autocast.dtype == torch.float32
     torch.testing.assert_close(autocast, plain)
 
@@ -248,48 +252,48 @@ def test_cpu_autocast_leaves_the_dsp_in_float32() -> None:
 def test_runs_on_cuda_with_a_cuda_generator() -> None:
     x = _speech_like(8, 8000).cuda()
     with torch.autocast("cuda", dtype=torch.bfloat16):
-        y = A.augment(x, A.AUGMENTATIONS, _gen(0, "cuda"), A.AugmentParams(probability=1.0))
+        y = T.augment(x, AUGMENTATIONS, _gen(0, "cuda"), AugmentParams(probability=1.0))
     assert y.device == x.device and y.dtype == x.dtype and torch.isfinite(y).all()
 
 
 def test_seeded_generator_is_deterministic_and_views_are_independent() -> None:
     x = _speech_like(8, 8000)
-    params = A.AugmentParams(probability=1.0)
-    a = A.augment(x, A.AUGMENTATIONS, _gen(7), params)
-    b = A.augment(x, A.AUGMENTATIONS, _gen(7), params)
-    c = A.augment(x, A.AUGMENTATIONS, _gen(8), params)
+    params = AugmentParams(probability=1.0)
+    a = T.augment(x, AUGMENTATIONS, _gen(7), params)
+    b = T.augment(x, AUGMENTATIONS, _gen(7), params)
+    c = T.augment(x, AUGMENTATIONS, _gen(8), params)
     assert torch.equal(a, b) and not torch.allclose(a, c)
     g = _gen(7)
     view1, view2 = (
-        A.augment(x, A.AUGMENTATIONS, g, params),
-        A.augment(x, A.AUGMENTATIONS, g, params),
+        T.augment(x, AUGMENTATIONS, g, params),
+        T.augment(x, AUGMENTATIONS, g, params),
     )
     assert torch.equal(view1, a) and not torch.allclose(view1, view2)
 
 
 def test_probability_zero_is_identity_and_one_changes_every_example() -> None:
     x = _speech_like(16, 8000)
-    same = A.augment(x, A.AUGMENTATIONS, _gen(), A.AugmentParams(probability=0.0))
+    same = T.augment(x, AUGMENTATIONS, _gen(), AugmentParams(probability=0.0))
     assert torch.equal(same, x)
-    changed = A.augment(x, A.AUGMENTATIONS, _gen(), A.AugmentParams(probability=1.0))
+    changed = T.augment(x, AUGMENTATIONS, _gen(), AugmentParams(probability=1.0))
     assert (changed != x).any(-1).all()
     # these three change an example whatever is drawn
     for name in ("fade", "time_mask", "noise"):
-        y = A.augment(x, [name], _gen(), A.AugmentParams(probability=1.0))
+        y = T.augment(x, [name], _gen(), AugmentParams(probability=1.0))
         assert (y != x).any(-1).all(), name
 
 
 def test_probability_half_computes_only_the_selected_rows(monkeypatch) -> None:
     seen: list[int] = []
-    apply = A._APPLY["time_mask"]
+    apply = T._APPLY["time_mask"]
 
-    def spy(x: torch.Tensor, g: torch.Generator, p: A.AugmentParams) -> torch.Tensor:
+    def spy(x: torch.Tensor, g: torch.Generator, p: AugmentParams) -> torch.Tensor:
         seen.append(x.shape[0])
         return apply(x, g, p)
 
-    monkeypatch.setitem(A._APPLY, "time_mask", spy)
+    monkeypatch.setitem(T._APPLY, "time_mask", spy)
     x = _speech_like(64, 4000)
-    y = A.augment(x, ["time_mask"], _gen(), A.AugmentParams(probability=0.5))
+    y = T.augment(x, ["time_mask"], _gen(), AugmentParams(probability=0.5))
     rows_changed = (y != x).any(-1)
     assert seen == [int(rows_changed.sum())]
     assert 16 <= seen[0] <= 48
@@ -299,21 +303,21 @@ def test_probability_half_computes_only_the_selected_rows(monkeypatch) -> None:
 
 def test_order_of_names_does_not_matter_and_module_matches_function() -> None:
     x = _speech_like(4, 8000)
-    params = A.AugmentParams(probability=1.0)
-    a = A.augment(x, ["noise", "fade", "time_shift"], _gen(), params)
-    b = A.augment(x, ["fade", "time_shift", "noise"], _gen(), params)
-    module = A.Augment(["time_shift", "noise", "fade"], params)
+    params = AugmentParams(probability=1.0)
+    a = T.augment(x, ["noise", "fade", "time_shift"], _gen(), params)
+    b = T.augment(x, ["fade", "time_shift", "noise"], _gen(), params)
+    module = T.Augment(["time_shift", "noise", "fade"], params)
     assert torch.equal(a, b) and torch.equal(module(x, _gen()), a)
     assert not list(module.parameters()) and "time_shift" in repr(module)
 
 
 def test_unknown_name_is_a_one_line_clar_error() -> None:
     for call in (
-        lambda: A.augment(torch.zeros(2, 100), ["fade", "reverb"], _gen()),
-        lambda: A.Augment(["reverb"]),
+        lambda: T.augment(torch.zeros(2, 100), ["fade", "reverb"], _gen()),
+        lambda: T.Augment(["reverb"]),
     ):
         with pytest.raises(ClarError) as err:
             call()
         message = str(err.value)
-        assert "'reverb'" in message and all(n in message for n in A.AUGMENTATIONS)
+        assert "'reverb'" in message and all(n in message for n in AUGMENTATIONS)
         assert "\n" not in message

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from clar.config import compose, load_params, parse_params
+from clar.data.registry import resolve_options
 from clar.errors import ClarError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,11 +50,14 @@ def test_paper_profile_is_the_papers_scale():
 
 def test_default_params_load(raw):
     params = load_params(ROOT / "params.yaml")
-    assert params.data == ("speech", "music", "environment")
+    assert params.data.names == ("speech", "music", "environment")
     assert params.dataset("fsdd").kind == "folder"
-    assert params.fraction_trained == ("supervised", "hybrid")
-    assert params.label_free == ("contrastive",)
+    assert params.loss.fraction_trained == ("supervised", "hybrid")
+    assert params.loss.label_free == ("contrastive",)
+    assert params.grid.augmentations == ("fade", "time_mask")
     assert all(len(c) in (1, 2) for c in params.augmentation_study.combos)
+    for name, dataset in params.datasets.items():  # every defined data set's options are valid
+        assert resolve_options(name, dataset.kind, dataset.options)
 
 
 def edited(raw, path: str, value):
@@ -70,15 +74,19 @@ def edited(raw, path: str, value):
     "path, value, pieces",
     [
         ("data.names", ["speech", "esc11"], ["data.names[1]", "'esc11'", "speech"]),
-        ("augment.names", ["fade", "reverb"], ["augment.names[1]", "'reverb'", "time_mask"]),
+        (
+            "grid.augmentations",
+            ["fade", "reverb"],
+            ["grid.augmentations[1]", "'reverb'", "time_mask"],
+        ),
         ("grid.fractions", [0, 10], ["grid.fractions[0]", "0", "> 0"]),
         ("grid.fractions", [10, 150], ["grid.fractions[1]", "150", "<= 100"]),
-        ("train.epochs", -1, ["train.epochs", "-1", "integer >= 0"]),
+        ("train.epochs", -1, ["train.epochs", "-1", ">= 0"]),
+        ("train.epochs", 2.5, ["train.epochs", "2.5", "an integer"]),
+        ("train.lars", 1, ["train.lars", "true or false"]),
         ("train.device", "tpu", ["train.device", "'tpu'", "cuda"]),
         ("loss.fraction_trained", ["contrastive"], ["loss.fraction_trained[0]", "supervised"]),
         ("features.channels", ["log_mel", "cqt"], ["features.channels[1]", "'cqt'", "phase"]),
-        ("datasets.speech.kind", "tape", ["datasets.speech.kind", "'tape'", "folder"]),
-        ("datasets.speech.colour", "red", ["datasets.speech.colour", "clips_per_class"]),
         ("augmentation_study.combos", ["fade+echo"], ["augmentation_study.combos[0]", "'echo'"]),
         ("augmentation_study.datasets", ["esc50"], ["augmentation_study.datasets[0]", "'esc50'"]),
         ("augment.probability", 1.5, ["augment.probability", "1.5"]),
@@ -93,11 +101,42 @@ def test_bad_values_name_key_value_and_allowed(raw, path, value, pieces):
         assert piece in message, (piece, message)
 
 
+@pytest.mark.parametrize(
+    "path, value, pieces",
+    [
+        ("train.epoch", 3, ["train.epoch is not a parameter", "did you mean 'epochs'"]),
+        ("grids", {}, ["grids is not a parameter", "did you mean 'grid'"]),
+        ("train.per_dataset.esc10", {"epoch": 3}, ["train.per_dataset.esc10.epoch", "epochs"]),
+    ],
+)
+def test_unknown_keys_are_refused_at_every_level(raw, path, value, pieces):
+    with pytest.raises(ClarError) as caught:
+        parse_params(edited(raw, path, value))
+    for piece in pieces:
+        assert piece in str(caught.value), (piece, str(caught.value))
+
+
+@pytest.mark.parametrize(
+    "name, key, value, pieces",
+    [
+        ("speech", "kind", "tape", ["datasets.speech.kind", "'tape'", "folder"]),
+        ("speech", "colour", "red", ["datasets.speech.colour", "clips_per_class"]),
+    ],
+)
+def test_data_set_options_are_checked_against_their_loader(raw, name, key, value, pieces):
+    dataset = parse_params(edited(raw, f"datasets.{name}.{key}", value)).dataset(name)
+    with pytest.raises(ClarError) as caught:
+        resolve_options(name, dataset.kind, dataset.options)
+    for piece in pieces:
+        assert piece in str(caught.value), (piece, str(caught.value))
+
+
 def test_folder_data_set_needs_its_root(raw):
     bad = copy.deepcopy(raw)
     del bad["datasets"]["fsdd"]["root"]
+    dataset = parse_params(bad).dataset("fsdd")
     with pytest.raises(ClarError, match=r"datasets\.fsdd\.root is required"):
-        parse_params(bad)
+        resolve_options("fsdd", dataset.kind, dataset.options)
 
 
 def test_missing_file_and_bad_yaml(tmp_path):

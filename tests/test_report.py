@@ -11,12 +11,17 @@ import pandas as pd
 import pytest
 
 from clar import report
+from clar.report import aggregate, claims, e3, files
+from clar.report.confusions import best_confusions
+from clar.report.statistics import Stat
+from clar.report.tables import MISSING
+from clar.vocabulary import AUGMENTATIONS, BEST_PAIR
 
 DATASETS = {"speech": [0, 1, 2], "music": [7]}  # several seeds, and a single seed
 INPUTS = ("raw", "spectrogram")
 FRACTIONS = (1, 10, 100)
 CLASSES = ("yes", "no", "up")
-NAME_TO_OBJECTIVE = {name: key for key, name in report.OBJECTIVE_NAMES.items()}
+NAME_TO_OBJECTIVE = {name: key for key, name in aggregate.OBJECTIVE_NAMES.items()}
 CELL = re.compile(r"^(\*\*)?(-?\d+\.\d)(?: ± (\d+\.\d))? \(n=(\d+)\)(\*\*)?$")
 
 
@@ -40,8 +45,8 @@ def make_results(rng: np.random.Generator) -> pd.DataFrame:
     rows = []
     for dataset, seeds in DATASETS.items():
         for seed in seeds:
-            for i, a in enumerate(report.AUGMENTATIONS):
-                for b in report.AUGMENTATIONS[i:]:
+            for i, a in enumerate(AUGMENTATIONS):
+                for b in AUGMENTATIONS[i:]:
                     # The pair is written in reverse on purpose: "b+a" must land in the same cell.
                     augs = a if a == b else f"{b}+{a}"
                     rows.append(
@@ -54,7 +59,7 @@ def make_results(rng: np.random.Generator) -> pd.DataFrame:
                         )
                     )
             for input_ in INPUTS:
-                for objective in report.OBJECTIVES:
+                for objective in aggregate.OBJECTIVES:
                     for fraction in FRACTIONS:
                         metrics = ["accuracy", "macro_f1"]
                         if objective != "contrastive":
@@ -135,7 +140,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
 def rendered(results: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("reports")
     written = report.render(results, RUN_INFO, out)
-    assert sorted(p.name for p in written) == sorted(report.OUTPUT_FILES)
+    assert sorted(p.name for p in written) == sorted(files.RENDERED)
     return out
 
 
@@ -154,7 +159,7 @@ def expected(results: pd.DataFrame, **where: object) -> tuple[float, float, int]
 
 def parse_cell(text: str) -> tuple[float, float, int, bool] | None:
     """``**83.4 ± 1.2 (n=3)**`` -> (83.4, 1.2, 3, True); the missing marker -> None."""
-    if text == report.MISSING:
+    if text == MISSING:
         return None
     match = CELL.match(text)
     assert match, f"unexpected cell {text!r}"
@@ -204,7 +209,7 @@ def test_summarise_mean_sample_std_and_n() -> None:
             _row(dataset="e", seed=0, value=0.4),
         ]
     )
-    out = report.summarise(rows, experiment="grid", metric="accuracy").set_index("dataset")
+    out = aggregate.summarise(rows, experiment="grid", metric="accuracy").set_index("dataset")
     assert out.loc["d", "mean"] == pytest.approx(0.6)
     assert out.loc["d", "std"] == pytest.approx(0.1)  # ddof=1
     assert out.loc["d", "n"] == 3
@@ -212,15 +217,15 @@ def test_summarise_mean_sample_std_and_n() -> None:
 
 
 def test_stat_format() -> None:
-    assert report.Stat(0.834, 0.012, 3).format() == "83.4 ± 1.2 (n=3)"
-    assert report.Stat(0.834, float("nan"), 1).format() == "83.4 (n=1)"
+    assert Stat(0.834, 0.012, 3).format() == "83.4 ± 1.2 (n=3)"
+    assert Stat(0.834, float("nan"), 1).format() == "83.4 (n=1)"
 
 
 # ---- tables ---------------------------------------------------------------------------------
 
 
 def test_e3_cells_equal_the_rows_they_summarise(rendered: Path, results: pd.DataFrame) -> None:
-    metric_of = {title: metric for metric, title, _ in report.E3_METRICS}
+    metric_of = {title: metric for metric, title, _ in e3.E3_METRICS}
     found = tables((rendered / "e3_label_fractions.md").read_text())
     # 2 data sets x 2 inputs x 3 metrics
     assert len(found) == 12
@@ -278,7 +283,7 @@ def test_e2_cells_and_differences(rendered: Path, results: pd.DataFrame) -> None
 def test_e1_matrix_is_symmetric_and_matches_rows(rendered: Path, results: pd.DataFrame) -> None:
     found = tables((rendered / "e1_augmentations.md").read_text())
     assert [context for context, _, _ in found] == [("speech",), ("music",)]
-    augs = list(report.AUGMENTATIONS)
+    augs = list(AUGMENTATIONS)
     for (dataset,), header, body in found:
         assert header[1:] == augs
         texts = {}
@@ -317,7 +322,7 @@ def test_e4_table_reports_convergence_epochs(rendered: Path) -> None:
 # ---- figures --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", report.FIGURE_FILES)
+@pytest.mark.parametrize("name", files.FIGURE_FILES)
 def test_figures_are_valid_files(rendered: Path, name: str) -> None:
     data = (rendered / name).read_bytes()
     assert len(data) > 2000
@@ -332,8 +337,8 @@ def test_no_temporary_files_left(rendered: Path) -> None:
 
 
 def test_confusion_picks_best_configuration(results: pd.DataFrame) -> None:
-    data = report._collect(results, RUN_INFO)
-    confusions = report.best_confusions(data, RUN_INFO)
+    data = aggregate.gather(results, RUN_INFO)
+    confusions = best_confusions(data, RUN_INFO)
     assert set(confusions) == {"speech", "music"}
     for dataset, confusion in confusions.items():
         candidates = [
@@ -358,7 +363,7 @@ def test_confusion_picks_best_configuration(results: pd.DataFrame) -> None:
 # ---- claims ---------------------------------------------------------------------------------
 
 
-def _by_statement(found: list[report.Claim], words: str) -> report.Claim:
+def _by_statement(found: list[claims.Claim], words: str) -> claims.Claim:
     (claim,) = [c for c in found if words in c.statement]
     return claim
 
@@ -367,7 +372,7 @@ def _input_study(gap: float) -> pd.DataFrame:
     """Two data sets, all objectives, two seeds: spectrogram ahead of raw by ``gap``."""
     rows = []
     for dataset in ("speech", "music"):
-        for k, objective in enumerate(report.OBJECTIVES):
+        for k, objective in enumerate(aggregate.OBJECTIVES):
             for seed in (0, 1):
                 base = 0.5 + 0.05 * k + 0.01 * seed
                 for input_, value in (("raw", base), ("spectrogram", base + gap)):
@@ -384,13 +389,13 @@ def _input_study(gap: float) -> pd.DataFrame:
 
 
 def test_input_claim_flips_with_the_numbers() -> None:
-    ahead = _by_statement(report.claims(_input_study(0.1)), "Spectrogram")
-    assert ahead.verdict == report.SUPPORTED and (ahead.holds, ahead.total) == (6, 6)
+    ahead = _by_statement(claims.check(_input_study(0.1)), "Spectrogram")
+    assert ahead.verdict == claims.SUPPORTED and (ahead.holds, ahead.total) == (6, 6)
     assert "+10.0 points" in ahead.detail
     swapped = _input_study(0.1)
     swapped["input"] = swapped["input"].map({"raw": "spectrogram", "spectrogram": "raw"})
-    behind = _by_statement(report.claims(swapped), "Spectrogram")
-    assert behind.verdict == report.NOT_SUPPORTED and behind.supported is False
+    behind = _by_statement(claims.check(swapped), "Spectrogram")
+    assert behind.verdict == claims.NOT_SUPPORTED and behind.supported is False
     assert "−10.0 points" in behind.detail
     # One comparison flipped: partly supported, and the failing cell is named.
     mixed = _input_study(0.1)
@@ -398,8 +403,8 @@ def test_input_claim_flips_with_the_numbers() -> None:
     mixed.loc[flip, "input"] = mixed.loc[flip, "input"].map(
         {"raw": "spectrogram", "spectrogram": "raw"}
     )
-    partly = _by_statement(report.claims(mixed), "Spectrogram")
-    assert partly.verdict == report.PARTLY and (partly.holds, partly.total) == (5, 6)
+    partly = _by_statement(claims.check(mixed), "Spectrogram")
+    assert partly.verdict == claims.PARTLY and (partly.holds, partly.total) == (5, 6)
     assert "music/supervised (−10.0)" in partly.detail
 
 
@@ -436,20 +441,24 @@ def _hybrid_study(hybrid_gain: float, faster: bool) -> pd.DataFrame:
 
 
 def test_hybrid_claims_flip_with_the_numbers() -> None:
-    good = report.claims(_hybrid_study(0.05, faster=True))
-    bad = report.claims(_hybrid_study(-0.05, faster=False))
+    good = claims.check(_hybrid_study(0.05, faster=True))
+    bad = claims.check(_hybrid_study(-0.05, faster=False))
     for words in ("self-supervised pre-training", "supervised training at", "converges faster"):
-        assert _by_statement(good, words).verdict == report.SUPPORTED, words
-        assert _by_statement(bad, words).verdict == report.NOT_SUPPORTED, words
+        assert _by_statement(good, words).verdict == claims.SUPPORTED, words
+        assert _by_statement(bad, words).verdict == claims.NOT_SUPPORTED, words
     low = _by_statement(good, "supervised training at")
     assert "at 1 % labels" in low.detail and (low.holds, low.total) == (1, 1)
     assert _by_statement(good, "self-supervised pre-training").total == 3  # every fraction
 
 
+def test_the_papers_best_pair_is_spelled_as_the_vocabulary_spells_augmentations() -> None:
+    assert set(BEST_PAIR) <= set(AUGMENTATIONS)
+
+
 def _augmentation_study(fade_mask: float) -> pd.DataFrame:
     rows = []
-    for i, a in enumerate(report.AUGMENTATIONS):
-        for j, b in enumerate(report.AUGMENTATIONS[i:], start=i):
+    for i, a in enumerate(AUGMENTATIONS):
+        for j, b in enumerate(AUGMENTATIONS[i:], start=i):
             value = fade_mask if (a, b) == ("fade", "time_mask") else 0.5 + 0.01 * (i + j)
             augs = a if a == b else f"{a}+{b}"
             rows.append(
@@ -465,19 +474,19 @@ def _augmentation_study(fade_mask: float) -> pd.DataFrame:
 
 
 def test_augmentation_claims_flip_with_the_numbers() -> None:
-    best = report.claims(_augmentation_study(0.9))
-    assert _by_statement(best, "best pair").verdict == report.SUPPORTED
+    best = claims.check(_augmentation_study(0.9))
+    assert _by_statement(best, "best pair").verdict == claims.SUPPORTED
     assert "ranks 1 of 15 pairs" in _by_statement(best, "best pair").detail
     matter = _by_statement(best, "Augmentations matter")
-    assert matter.verdict == report.SUPPORTED and "spread 40.0 points" in matter.detail
-    worst = report.claims(_augmentation_study(0.1))
-    assert _by_statement(worst, "best pair").verdict == report.NOT_SUPPORTED
+    assert matter.verdict == claims.SUPPORTED and "spread 40.0 points" in matter.detail
+    worst = claims.check(_augmentation_study(0.1))
+    assert _by_statement(worst, "best pair").verdict == claims.NOT_SUPPORTED
     assert "ranks 15 of 15 pairs" in _by_statement(worst, "best pair").detail
     # Cells within a few points of each other do not make "much better".
     flat = _augmentation_study(0.52)
     flat.loc[flat["augmentations"] != "fade+time_mask", "value"] = 0.5
-    assert _by_statement(report.claims(flat), "Augmentations matter").verdict == (
-        report.NOT_SUPPORTED
+    assert _by_statement(claims.check(flat), "Augmentations matter").verdict == (
+        claims.NOT_SUPPORTED
     )
 
 
@@ -494,18 +503,18 @@ def test_missing_experiments_do_not_crash(tmp_path: Path, results: pd.DataFrame)
     for name, frame in (("hybrid", hybrid_only), ("empty", results.iloc[:0])):
         out = tmp_path / name
         report.render(frame, RUN_INFO if name == "hybrid" else {}, out)
-        assert sorted(p.name for p in out.iterdir()) == sorted(report.OUTPUT_FILES)
-        index = (out / report.INDEX_FILE).read_text()
+        assert sorted(p.name for p in out.iterdir()) == sorted(files.RENDERED)
+        index = (out / files.INDEX).read_text()
         assert "No augmentation-study runs" in index
         assert "No convergence runs" in index
-        assert index.count(report.UNJUDGED) >= 5
-    found = report.claims(hybrid_only)
+        assert index.count(claims.UNJUDGED) >= 5
+    found = claims.check(hybrid_only)
     assert _by_statement(found, "Spectrogram").total == 2  # CLAR on both data sets
     assert _by_statement(found, "self-supervised pre-training").supported is None
 
 
 def test_index_has_every_section_and_link(rendered: Path) -> None:
-    index = (rendered / report.INDEX_FILE).read_text()
+    index = (rendered / files.INDEX).read_text()
     for heading in (
         "## What ran",
         "## Claims of the paper",
@@ -520,10 +529,10 @@ def test_index_has_every_section_and_link(rendered: Path) -> None:
     ):
         assert heading in index
     links = set(re.findall(r"\]\(([^)]+)\)", index))
-    for name in report.OUTPUT_FILES:
-        if name != report.INDEX_FILE:
+    for name in files.RENDERED:
+        if name != files.INDEX:
             assert name in links
-    assert {f"{stem}.png" for stem in report.FIGURE_STEMS} <= set(
+    assert {f"{stem}.png" for stem in files.FIGURE_STEMS} <= set(
         re.findall(r"!\[[^]]*\]\(([^)]+)\)", index)
     )
     for link in links - {"results.csv"}:
@@ -535,7 +544,7 @@ def test_index_has_every_section_and_link(rendered: Path) -> None:
     # The tables' content is on the front page too.
     assert len(tables(index)) >= len(tables((rendered / "e3_label_fractions.md").read_text()))
     # Six claim parts, each with a verdict.
-    verdicts = (report.SUPPORTED, report.PARTLY, report.NOT_SUPPORTED, report.UNJUDGED)
+    verdicts = (claims.SUPPORTED, claims.PARTLY, claims.NOT_SUPPORTED, claims.UNJUDGED)
     parts = [line for line in index.splitlines() if line.startswith("- **")]
     assert len(parts) == 6
     assert all(any(f"**: {v}." in line for v in verdicts) for line in parts)

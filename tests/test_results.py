@@ -1,13 +1,23 @@
-"""The per-stage wall times that the report's front page shows."""
+"""The long results table collected from run folders, and the per-stage wall times that the
+report's front page shows."""
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
-from clar.cli import STAGE_FILE, record_stage
-from clar.results import stage_seconds
+import numpy as np
+import pandas as pd
+import pytest
+
+from clar import runs
+from clar.cli import record_stage
+from clar.layout import STAGE_FILE
+from clar.report.provenance import stage_seconds
+from clar.report.results import COLUMNS, collect, select, summary
 
 TEST_IMPORTED = time.time()
 
@@ -43,3 +53,143 @@ def test_stage_seconds_sums_each_group_in_pipeline_order(tmp_path: Path) -> None
         ("pretrain", 4.0),
         ("augmentation-study", 30.0),
     ]
+
+
+# ---- run folders -> rows ------------------------------------------------------------------
+
+CLASSES = ["yes", "no"]
+# The views written in reverse of the paper's order: the table names them in its order.
+VIEWS = ("time_mask", "fade")
+
+
+def _write_run(root: Path, experiment: str, run: runs.Run, history: list[dict] | None) -> None:
+    folder = runs.folder(run, experiment, root)
+    folder.mkdir(parents=True)
+    runs.write_run_info(folder, {"run": asdict(run), "classes": CLASSES})
+    if history is not None:
+        runs.write_history(history, folder / runs.HISTORY_FILE)
+    classifier = None if run.label_free else {"accuracy": 0.7, "macro_f1": 0.65}
+    runs.write_evaluation(
+        folder,
+        {
+            "run": asdict(run),
+            "fraction": run.fraction,
+            "classes": CLASSES,
+            "evaluation_head": {"accuracy": 0.75, "macro_f1": 0.7, "confusion": [[3, 1], [0, 4]]},
+            "classifier": classifier,
+        },
+    )
+
+
+def test_collect_reads_evaluations_and_grid_histories(tmp_path: Path) -> None:
+    hybrid = runs.grid_run("speech", "raw", "hybrid", 10.0, 0, VIEWS)
+    history = [{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.5, "heldout_accuracy": 0.5}]
+    _write_run(tmp_path, runs.GRID, hybrid, history)
+    study = runs.Run("speech", "spectrogram", "contrastive", 100.0, 0, VIEWS)
+    _write_run(tmp_path, runs.AUGMENTATION, study, [{"epoch": 1, "heldout_accuracy": 0.4}])
+    frame = collect(tmp_path, "test", "abc1234")
+    assert tuple(frame.columns) == COLUMNS
+    assert set(frame["augmentations"]) == {"fade+time_mask"}
+    assert set(frame[["profile", "git_rev"]].itertuples(index=False, name=None)) == {
+        ("test", "abc1234")
+    }
+    grid = frame[frame["experiment"] == runs.GRID].set_index("metric")["value"]
+    assert grid["accuracy"] == 0.75 and grid["classifier_macro_f1"] == 0.65
+    assert grid["confusion/yes/no"] == 1 and grid["confusion/no/no"] == 4
+    # The label-free study run has no classifier of its own.
+    study_metrics = set(frame.loc[frame["experiment"] == runs.AUGMENTATION, "metric"])
+    assert study_metrics == {"accuracy", "macro_f1"} | {
+        f"confusion/{t}/{p}" for t in CLASSES for p in CLASSES
+    }
+    # Convergence rows: grid runs only, epochs with a held-out accuracy only.
+    convergence = frame[frame["experiment"] == "convergence"]
+    assert convergence[["dataset", "objective", "fraction", "epoch", "value"]].values.tolist() == [
+        ["speech", "hybrid", 10.0, 2, 0.5]
+    ]
+
+
+# ---- selecting the runs the params define -------------------------------------------------
+
+
+def _params(**grid: object) -> SimpleNamespace:
+    """A stand-in for the validated params, with exactly the attributes select reads."""
+    return SimpleNamespace(
+        profile="test",
+        data=SimpleNamespace(names=("speech",)),
+        grid=SimpleNamespace(
+            **{
+                "inputs": ("raw",),
+                "fractions": (10.0, 100.0),
+                "seeds": (0,),
+                "augmentations": ("time_mask", "fade"),
+                **grid,
+            }
+        ),
+        loss=SimpleNamespace(fraction_trained=("hybrid",), label_free=("contrastive",)),
+        augmentation_study=SimpleNamespace(
+            datasets=("speech",), combos=(("fade",), ("time_mask", "fade")), input="raw", seed=0
+        ),
+    )
+
+
+def _table(rows: list[dict]) -> pd.DataFrame:
+    base = dict.fromkeys(COLUMNS, np.nan) | {
+        "experiment": "grid",
+        "dataset": "speech",
+        "input": "raw",
+        "objective": "hybrid",
+        "fraction": 10.0,
+        "augmentations": "fade+time_mask",
+        "seed": 0,
+        "metric": "accuracy",
+        "value": 0.5,
+    }
+    return pd.DataFrame([base | row for row in rows], columns=list(COLUMNS))
+
+
+KEPT = [
+    {},
+    {"experiment": "convergence", "epoch": 3},
+    # Label-free runs are evaluated at every fraction, listed or not.
+    {"objective": "contrastive", "fraction": 1.0},
+    {"experiment": "augmentation", "objective": "contrastive", "augmentations": "fade"},
+    {"experiment": "augmentation", "objective": "contrastive", "fraction": 100.0},
+]
+DROPPED = [
+    {"dataset": "music"},
+    {"input": "spectrogram"},
+    {"objective": "supervised"},
+    {"seed": 1},
+    {"fraction": 1.0},
+    {"augmentations": "fade"},
+    {"experiment": "augmentation", "objective": "contrastive", "augmentations": "noise"},
+    {"experiment": "augmentation", "objective": "hybrid", "augmentations": "fade"},
+    {"experiment": "augmentation", "objective": "contrastive", "input": "spectrogram"},
+    {"experiment": "augmentation", "objective": "contrastive", "seed": 1},
+]
+
+
+@pytest.mark.parametrize("row", DROPPED, ids=lambda row: str(row))
+def test_select_drops_rows_of_runs_the_params_do_not_define(row: dict) -> None:
+    frame = _table([*KEPT, row])
+    assert select(frame, _params()).equals(_table(KEPT))
+
+
+def test_select_compares_augmentations_in_the_papers_order() -> None:
+    frame = _table([{}])
+    assert len(select(frame, _params(augmentations=("fade", "time_mask")))) == 1
+    assert select(frame, _params(augmentations=("fade",))).empty
+
+
+def test_summary_is_the_seed_mean_grid_accuracy_at_all_labels() -> None:
+    frame = _table(
+        [
+            {"fraction": 100.0, "seed": 0, "value": 0.5},
+            {"fraction": 100.0, "seed": 1, "value": 0.6},
+            {"fraction": 100.0, "objective": "contrastive", "value": 0.123456},
+            {"fraction": 10.0, "value": 0.9},
+            {"fraction": 100.0, "metric": "macro_f1", "value": 0.9},
+            {"fraction": 100.0, "experiment": "augmentation", "value": 0.9},
+        ]
+    )
+    assert summary(frame) == {"speech": {"raw": {"contrastive": 0.1235, "hybrid": 0.55}}}

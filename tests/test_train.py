@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +15,22 @@ import pandas as pd
 import pytest
 import torch
 
-from clar.augment import AugmentParams
-from clar.config import EvaluateParams, FeatureParams, TrainParams
+from clar.config import AugmentParams, EvaluateParams, FeatureParams, TrainParams
 from clar.data.store import Store, class_sizes, label_ranks, open_split_array, write_info
-from clar.evaluate import fit_head, scores
-from clar.train import Run, train
+from clar.probe import fit_head, scores
+from clar.runs import Run
+from clar.train import train
 
 RATE = 16000
-FEATURES = FeatureParams(128.0, 8.0, 64, 40.0, 8000.0, ("log_stft", "phase", "log_mel"), 1.0)
+FEATURES = FeatureParams(
+    window_ms=128.0,
+    hop_ms=8.0,
+    n_bins=64,
+    f_min=40.0,
+    f_max=8000.0,
+    channels=("log_stft", "phase", "log_mel"),
+    max_gb=1.0,
+)
 TRAIN = TrainParams(
     width=0.125,
     epochs=6,
@@ -159,7 +166,7 @@ def test_non_finite_loss_stops_with_a_clear_error(store, tmp_path):
         train(
             run,
             store,
-            replace(TRAIN, lr=1e30, epochs=3),
+            TRAIN.model_copy(update={"lr": 1e30, "epochs": 3}),
             AugmentParams(),
             FEATURES,
             tmp_path / "run",
@@ -176,14 +183,14 @@ def history_without_timing(text: str) -> pd.DataFrame:
 RESUME_SCRIPT = """
 import sys
 from pathlib import Path
-from clar.augment import AugmentParams
+from clar.config import AugmentParams
 from clar.data.store import Store
-from clar.train import Run, train
+from clar.runs import Run
+from clar.train import train
 sys.path.insert(0, {tests!r})
 from test_train import FEATURES, TRAIN
-from dataclasses import replace
 run = Run("tones", "spectrogram", "hybrid", 50.0, 0, ("fade", "time_mask"))
-train(run, Store.open({store!r}), replace(TRAIN, epochs=8), AugmentParams(), FEATURES,
+train(run, Store.open({store!r}), TRAIN.model_copy(update={{"epochs": 8}}), AugmentParams(), FEATURES,
       Path(sys.argv[1]), Path(sys.argv[2]), progress=False)
 """
 

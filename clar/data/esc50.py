@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from clar.data.download import check_options, fetch_and_extract
-from clar.data.item import SPLITS, Item
+from clar.data.item import Item
 from clar.errors import ClarError
+from clar.vocabulary import SPLITS
 
 # Head of master as of 2025-11-24, as recorded by third-party loaders that pin it; the layout
 # (audio/*.wav + meta/esc50.csv) is the v2.0.0 one (2017-12-13).

@@ -10,19 +10,18 @@ computed on the fly where it is needed, and ``info.json`` says which were writte
 
 from __future__ import annotations
 
-import json
-import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
+from clar.atomic import building, write_json
 from clar.config import FeatureParams
 from clar.data.store import Store, to_float
 from clar.features import TimeFrequency, gigabytes
+from clar.layout import INFO_FILE
 
 ORDER = ("test", "valid", "train")
 
@@ -42,45 +41,41 @@ def write_features(
     """
     started = time.perf_counter()
     max_gb = params.max_gb
-    work = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    module = TimeFrequency.from_params(store.sample_rate, params).to(device)
-    samples = store.info["clip_samples"]
-    shape = (len(module.channels), module.log_fbanks.shape[1], module.frames(samples))
-    written, skipped, total = [], {}, 0.0
-    for split in ORDER:
-        clips = store.array(split)
-        size = gigabytes(len(clips), *shape)
-        if total + size > max_gb:
-            skipped[split] = (
-                f"{size:.2f} GB would take the total past features.max_gb = "
-                f"{max_gb:g}; computed on the fly when needed"
+    with building(out_dir) as work:
+        module = TimeFrequency.from_params(store.sample_rate, params).to(device)
+        samples = store.info["clip_samples"]
+        shape = (len(module.channels), module.log_fbanks.shape[1], module.frames(samples))
+        written, skipped, total = [], {}, 0.0
+        for split in ORDER:
+            clips = store.array(split)
+            size = gigabytes(len(clips), *shape)
+            if total + size > max_gb:
+                skipped[split] = (
+                    f"{size:.2f} GB would take the total past features.max_gb = "
+                    f"{max_gb:g}; computed on the fly when needed"
+                )
+                continue
+            out = np.lib.format.open_memmap(
+                work / f"{split}.npy", mode="w+", dtype=np.float16, shape=(len(clips), *shape)
             )
-            continue
-        out = np.lib.format.open_memmap(
-            work / f"{split}.npy", mode="w+", dtype=np.float16, shape=(len(clips), *shape)
-        )
-        starts = range(0, len(clips), batch_size)
-        for start in tqdm(
-            starts, desc=f"features {store.name} {split}", unit="batch", disable=not progress
-        ):
-            with torch.no_grad():
-                feats = module(to_float(clips[start : start + batch_size], device))
-            out[start : start + len(feats)] = feats.half().cpu().numpy()
-        out.flush()
-        written.append(split)
-        total += size
-    info = {
-        "name": store.name,
-        "params": asdict(params),
-        "shape": list(shape),
-        "written": written,
-        "skipped": skipped,
-        "gigabytes": round(total, 3),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    (work / "info.json").write_text(json.dumps(info, indent=2) + "\n")
-    shutil.rmtree(out_dir, ignore_errors=True)
-    work.rename(out_dir)
+            starts = range(0, len(clips), batch_size)
+            for start in tqdm(
+                starts, desc=f"features {store.name} {split}", unit="batch", disable=not progress
+            ):
+                with torch.no_grad():
+                    feats = module(to_float(clips[start : start + batch_size], device))
+                out[start : start + len(feats)] = feats.half().cpu().numpy()
+            out.flush()
+            written.append(split)
+            total += size
+        info = {
+            "name": store.name,
+            "params": params.model_dump(mode="json"),
+            "shape": list(shape),
+            "written": written,
+            "skipped": skipped,
+            "gigabytes": round(total, 3),
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+        write_json(work / INFO_FILE, info)
     return info

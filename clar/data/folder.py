@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from clar.data.download import check_options
-from clar.data.item import SPLITS, Item
+from clar.data.item import Item
 from clar.errors import ClarError
+from clar.vocabulary import SPLITS
 
 SOURCE: dict[str, object] = {
     "name": "local folder",

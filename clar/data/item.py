@@ -3,15 +3,13 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-SPLITS = ("train", "valid", "test")
-
 
 @dataclass(frozen=True)
 class Item:
     """One clip on disk.
 
     ``path`` is an audio file soundfile can decode, ``label`` a class name, ``split`` one of
-    :data:`SPLITS`.
+    :data:`clar.vocabulary.SPLITS`.
     """
 
     path: Path

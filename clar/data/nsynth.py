@@ -31,8 +31,9 @@ from typing import BinaryIO
 from tqdm import tqdm
 
 from clar.data.download import check_options, fetch_and_extract, open_url
-from clar.data.item import SPLITS, Item
+from clar.data.item import Item
 from clar.errors import ClarError
+from clar.vocabulary import SPLITS
 
 _BASE = "http://download.magenta.tensorflow.org/datasets/nsynth"
 SOURCE: dict[str, object] = {

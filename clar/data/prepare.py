@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,10 +11,11 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from clar.atomic import building
 from clar.config import DatasetParams, PrepareParams
 from clar.data import registry
 from clar.data.audio import decode, to_clip
-from clar.data.item import SPLITS, Item
+from clar.data.item import Item
 from clar.data.store import (
     carve_validation,
     class_sizes,
@@ -25,6 +25,7 @@ from clar.data.store import (
     write_info,
 )
 from clar.errors import ClarError
+from clar.vocabulary import SPLITS
 
 _COPY_ROWS = 2048
 
@@ -69,10 +70,9 @@ def prepare(
     when complete: it is built beside ``out_dir`` and renamed into place.
     """
     started = time.perf_counter()
-    root = registry.obtain(
-        dataset.kind, raw_dir, dict(dataset.options), dataset.clip_seconds, progress=progress
-    )
-    items = registry.list_items(dataset.kind, root, dict(dataset.options))
+    options = registry.resolve_options(dataset.name, dataset.kind, dataset.options)
+    root = registry.obtain(dataset.kind, raw_dir, options, dataset.clip_seconds, progress=progress)
+    items = registry.list_items(dataset.kind, root, options)
     if not items:
         raise ClarError(
             f"{root}: data set '{dataset.name}' has no audio clips; check "
@@ -83,95 +83,91 @@ def prepare(
         raise ClarError(f"{root}: split {unknown[0]!r} is invalid; allowed: {', '.join(SPLITS)}")
 
     samples = round(dataset.clip_seconds * params.sample_rate)
-    work = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    everything = np.lib.format.open_memmap(
-        work / "all.npy", mode="w+", dtype=np.int16, shape=(len(items), samples)
-    )
-    failures = _decode_all(
-        items, params.sample_rate, samples, everything, progress, desc=f"prepare {dataset.name}"
-    )
-    if failures and not params.skip_bad_files:
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        raise ClarError(
-            f"{failures[0]['error']}{more}; fix or remove the file, or set "
-            f"prepare.skip_bad_files: true to skip bad files (they are listed in "
-            f"the store's info.json)"
+    with building(out_dir) as work:
+        everything = np.lib.format.open_memmap(
+            work / "all.npy", mode="w+", dtype=np.int16, shape=(len(items), samples)
         )
-    bad = {f["path"] for f in failures}
-    classes = sorted({i.label for i in items})
-    frame = pd.DataFrame(
-        {
-            "row": range(len(items)),
-            "split": [i.split for i in items],
-            "label": [classes.index(i.label) for i in items],
-            "label_name": [i.label for i in items],
-            "source": [_relative(i.path, root) for i in items],
-            "ok": [str(i.path) not in bad for i in items],
+        failures = _decode_all(
+            items, params.sample_rate, samples, everything, progress, desc=f"prepare {dataset.name}"
+        )
+        if failures and not params.skip_bad_files:
+            more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            raise ClarError(
+                f"{failures[0]['error']}{more}; fix or remove the file, or set "
+                f"prepare.skip_bad_files: true to skip bad files (they are listed in "
+                f"the store's info.json)"
+            )
+        bad = {f["path"] for f in failures}
+        classes = sorted({i.label for i in items})
+        frame = pd.DataFrame(
+            {
+                "row": range(len(items)),
+                "split": [i.split for i in items],
+                "label": [classes.index(i.label) for i in items],
+                "label_name": [i.label for i in items],
+                "source": [_relative(i.path, root) for i in items],
+                "ok": [str(i.path) not in bad for i in items],
+            }
+        )
+        frame = frame[frame["ok"]].drop(columns="ok")
+
+        carved = not (frame["split"] == "valid").any()
+        if carved:
+            train = frame["split"] == "train"
+            moved = carve_validation(
+                frame.loc[train, "label"].to_numpy(),
+                dataset.name,
+                params.split_seed,
+                params.valid_fraction,
+            )
+            frame.loc[frame.index[train.to_numpy()][moved], "split"] = "valid"
+
+        parts = []
+        for split in SPLITS:
+            part = frame[frame["split"] == split].copy()
+            part["index"] = range(len(part))
+            rows = part["row"].to_numpy()
+            array = open_split_array(work, split, len(rows), samples)
+            for start in range(0, len(rows), _COPY_ROWS):
+                array[start : start + _COPY_ROWS] = everything[rows[start : start + _COPY_ROWS]]
+            array.flush()
+            labels = part["label"].to_numpy()
+            is_train = split == "train"
+            part["label_rank"] = (
+                label_ranks(labels, dataset.name, params.split_seed) if is_train else -1
+            )
+            part["class_size"] = class_sizes(labels) if is_train else 0
+            parts.append(part)
+        del everything
+        (work / "all.npy").unlink()
+        manifest = pd.concat(parts).drop(columns="row")
+        columns = ["split", "index", "label", "label_name", "source", "label_rank", "class_size"]
+        manifest[columns].to_csv(work / "manifest.csv", index=False)
+
+        counts = {s: int((manifest["split"] == s).sum()) for s in SPLITS}
+        missing = [
+            c for c in classes if not (manifest.query("split == 'train'")["label_name"] == c).any()
+        ]
+        if missing:
+            raise ClarError(
+                f"data set '{dataset.name}': class {missing[0]!r} has no training clip; "
+                "every class needs at least one"
+            )
+        info = {
+            "name": dataset.name,
+            "kind": dataset.kind,
+            "options": options,
+            "sample_rate": params.sample_rate,
+            "clip_seconds": dataset.clip_seconds,
+            "clip_samples": samples,
+            "classes": classes,
+            "clips": counts,
+            "validation_carved_from_train": carved,
+            "split_seed": params.split_seed,
+            "skipped": failures,
+            "root": str(root),
+            "megabytes": round(sum(counts.values()) * samples * 2 / 2**20, 1),
+            "seconds": round(time.perf_counter() - started, 1),
         }
-    )
-    frame = frame[frame["ok"]].drop(columns="ok")
-
-    carved = not (frame["split"] == "valid").any()
-    if carved:
-        train = frame["split"] == "train"
-        moved = carve_validation(
-            frame.loc[train, "label"].to_numpy(),
-            dataset.name,
-            params.split_seed,
-            params.valid_fraction,
-        )
-        frame.loc[frame.index[train.to_numpy()][moved], "split"] = "valid"
-
-    parts = []
-    for split in SPLITS:
-        part = frame[frame["split"] == split].copy()
-        part["index"] = range(len(part))
-        rows = part["row"].to_numpy()
-        array = open_split_array(work, split, len(rows), samples)
-        for start in range(0, len(rows), _COPY_ROWS):
-            array[start : start + _COPY_ROWS] = everything[rows[start : start + _COPY_ROWS]]
-        array.flush()
-        labels = part["label"].to_numpy()
-        is_train = split == "train"
-        part["label_rank"] = (
-            label_ranks(labels, dataset.name, params.split_seed) if is_train else -1
-        )
-        part["class_size"] = class_sizes(labels) if is_train else 0
-        parts.append(part)
-    del everything
-    (work / "all.npy").unlink()
-    manifest = pd.concat(parts).drop(columns="row")
-    columns = ["split", "index", "label", "label_name", "source", "label_rank", "class_size"]
-    manifest[columns].to_csv(work / "manifest.csv", index=False)
-
-    counts = {s: int((manifest["split"] == s).sum()) for s in SPLITS}
-    missing = [
-        c for c in classes if not (manifest.query("split == 'train'")["label_name"] == c).any()
-    ]
-    if missing:
-        raise ClarError(
-            f"data set '{dataset.name}': class {missing[0]!r} has no training clip; "
-            "every class needs at least one"
-        )
-    info = {
-        "name": dataset.name,
-        "kind": dataset.kind,
-        "options": {k: v for k, v in dataset.options.items()},
-        "sample_rate": params.sample_rate,
-        "clip_seconds": dataset.clip_seconds,
-        "clip_samples": samples,
-        "classes": classes,
-        "clips": counts,
-        "validation_carved_from_train": carved,
-        "split_seed": params.split_seed,
-        "skipped": failures,
-        "root": str(root),
-        "megabytes": round(sum(counts.values()) * samples * 2 / 2**20, 1),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    write_info(work, info)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    work.rename(out_dir)
+        write_info(work, info)
     return info

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from clar.data.item import Item
+from clar.errors import ClarError
+from clar.layout import PARAMS
 
 KINDS = {
     "embedded": "clar.data.embedded",
@@ -153,6 +156,29 @@ def option_defaults(kind: str) -> dict[str, Any]:
             empty = parameter.default is inspect.Parameter.empty
             options.setdefault(name, ... if empty else parameter.default)
     return options
+
+
+def resolve_options(name: str, kind: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The kind and options of data set ``name`` checked against its loader, defaults filled.
+
+    Called where a data set is prepared or listed, so that only those commands run loader
+    code. Raises a one-line :class:`ClarError` naming the key and what is allowed.
+    """
+    if kind not in KINDS:
+        raise ClarError(
+            f"{PARAMS}: datasets.{name}.kind = {kind!r} is invalid; allowed: {', '.join(KINDS)}"
+        )
+    defaults = option_defaults(kind)
+    for key in options:
+        if key not in defaults:
+            raise ClarError(
+                f"{PARAMS}: datasets.{name}.{key} is not an option of kind '{kind}'; "
+                f"allowed: {', '.join(['clip_seconds', *defaults])}"
+            )
+    for key, default in defaults.items():
+        if default is ... and key not in options:
+            raise ClarError(f"{PARAMS}: datasets.{name}.{key} is required for kind '{kind}'")
+    return {**defaults, **options}
 
 
 def _options(function: Any) -> dict[str, inspect.Parameter]:

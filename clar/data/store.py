@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from clar.data.item import SPLITS
+from clar.atomic import write_json
 from clar.errors import ClarError
+from clar.layout import INFO_FILE
+from clar.vocabulary import SPLITS
 
 SCALE = 32767.0
 
@@ -85,7 +87,7 @@ def to_float(clips: np.ndarray, device: torch.device | str = "cpu") -> torch.Ten
 
 
 def write_info(folder: Path, info: dict) -> None:
-    (folder / "info.json").write_text(json.dumps(info, indent=2) + "\n")
+    write_json(folder / INFO_FILE, info)
 
 
 @dataclass(frozen=True)
@@ -99,9 +101,9 @@ class Store:
     @classmethod
     def open(cls, folder: Path | str) -> Store:
         folder = Path(folder)
-        if not (folder / "info.json").exists():
+        if not (folder / INFO_FILE).exists():
             raise ClarError(f"{folder}: not a prepared data set; run `dvc repro` (prepare stage)")
-        info = json.loads((folder / "info.json").read_text())
+        info = json.loads((folder / INFO_FILE).read_text())
         manifest = pd.read_csv(folder / "manifest.csv", keep_default_na=False)
         return cls(folder, info, manifest)
 

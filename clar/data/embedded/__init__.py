@@ -22,8 +22,9 @@ from types import ModuleType
 
 import numpy as np
 
-from clar.data.item import SPLITS, Item
+from clar.data.item import Item
 from clar.errors import ClarError
+from clar.vocabulary import SPLITS
 
 KINDS = ("speech", "music", "environment")
 SAMPLE_RATE = 16000

@@ -1,20 +1,19 @@
-"""Evaluation of a trained encoder (PAPER.md, "Label fractions and evaluation").
+"""The evaluation head: probes on a frozen encoder (PAPER.md, "Label fractions and evaluation").
 
-The evaluation head is trained on the frozen encoder's output for the run's labelled fraction,
-selected on the validation split, scored once on the test split. Supervised and hybrid runs are
-also scored through their own classifier. A closed-form ridge probe serves as the cheap held-out
-accuracy that training logs every few epochs (the E4 convergence curve).
+- :func:`evaluate`: the paper's evaluation. The head (the official code's MLP, or a linear probe)
+  is trained on the frozen encoder's output for the run's labelled fraction, selected on the
+  validation split and scored once on the test split. A model with a classifier of its own
+  (supervised, hybrid) is also scored through it.
+- :func:`probe_accuracy`: a closed-form ridge probe, the cheap held-out accuracy that training
+  logs every few epochs (the E4 convergence curve).
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import time
 from collections.abc import Callable
-from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -22,10 +21,9 @@ from torch import Tensor, nn
 
 from clar.config import EvaluateParams, FeatureParams
 from clar.data.store import Store
-from clar.models import EvaluationHead
-
-if TYPE_CHECKING:
-    from clar.train import Model
+from clar.layout import INFO_FILE
+from clar.models import EvaluationHead, Model
+from clar.vocabulary import SPLITS
 
 
 @torch.no_grad()
@@ -175,47 +173,30 @@ def encoder_inputs(
     """
     if model.features is not None and features_dir is not None:
         stored = features_dir / f"{split}.npy"
-        info_path = features_dir / "info.json"
+        info_path = features_dir / INFO_FILE
         if stored.exists() and info_path.exists():
             info = json.loads(info_path.read_text())
-            # Through JSON, as info.json holds them: tuples become lists.
-            if info.get("params") == json.loads(json.dumps(asdict(features))):
+            if info.get("params") == features.model_dump(mode="json"):
                 return model.encode, np.load(stored, mmap_mode="r")
     return model.embed, waveforms if waveforms is not None else store.waveforms(split, device)
 
 
-def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict, FeatureParams]:
-    """Rebuild a trained model from ``run.json`` and ``model.pt``; returns the model, the run
-    info and the feature parameters it was trained with."""
-    from clar.train import Run, build_model
-
-    info = json.loads((run_dir / "run.json").read_text())
-    run = Run(**{**info["run"], "augmentations": tuple(info["run"]["augmentations"])})
-    features = FeatureParams(
-        **{**info["features"], "channels": tuple(info["features"]["channels"])}
-    )
-    model = build_model(
-        run, len(info["classes"]), info["train"]["width"], info["sample_rate"], features
-    )
-    model.load_state_dict(torch.load(run_dir / "model.pt", map_location="cpu", weights_only=True))
-    return model.to(device).eval(), info, features
-
-
-def evaluate_run(
-    run_dir: Path,
+def evaluate(
+    model: Model,
     store: Store,
     features_dir: Path | None,
+    features: FeatureParams,
     fraction: float,
     params: EvaluateParams,
     device: torch.device,
+    seed: int,
+    own_classifier: bool,
 ) -> dict:
-    """Score a trained run at a label fraction: the evaluation head, and the run's own
-    classifier where it has one. Returns the metrics (JSON-serialisable)."""
-    began = time.perf_counter()
-    model, info, features = load_model(run_dir, device)
+    """Score a trained model at a label fraction: the evaluation head, and the model's own
+    classifier when ``own_classifier``. Returns the metrics (JSON-serialisable)."""
     n_classes = len(store.classes)
     embedded = {}
-    for split in ("train", "valid", "test"):
+    for split in SPLITS:
         encode, inputs = encoder_inputs(model, store, split, features_dir, features, device)
         embedded[split] = embed_all(encode, inputs, params.batch_size, device)
     labels = {split: store.labels(split).to(device) for split in embedded}
@@ -230,26 +211,19 @@ def evaluate_run(
         labels["valid"],
         n_classes,
         params,
-        seed=info["run"]["seed"],
+        seed=seed,
     )
     with torch.no_grad():
         head_scores = scores(head(test_h).argmax(1), labels["test"], n_classes)
     result = {
-        "run": info["run"],
         "fraction": fraction,
         "labelled_clips": int(labelled.sum()),
         "classes": store.classes,
         "evaluation_head": {**head_scores, **selection, "kind": params.head},
         "classifier": None,
     }
-    if info["run"]["objective"] in ("supervised", "hybrid"):
+    if own_classifier:
         clips = store.waveforms("test", device)
-        outputs = embed_all(lambda x: _logits(model, x), clips, params.batch_size, device)
+        outputs = embed_all(model.logits, clips, params.batch_size, device)
         result["classifier"] = scores(outputs.argmax(1), labels["test"], n_classes)
-    result["seconds"] = round(time.perf_counter() - began, 2)
     return result
-
-
-def _logits(model: Model, waveform: Tensor) -> Tensor:
-    out = model(waveform)
-    return out[1] if isinstance(out, tuple) else out

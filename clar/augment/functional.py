@@ -1,33 +1,9 @@
-"""The six waveform augmentations of CLAR, batched, on whatever device the batch is on.
+"""The six augmentations of CLAR as pure tensor functions (``torchaudio.functional`` style).
 
-Functional first (as ``torchaudio.functional`` vs ``torchaudio.transforms``): every augmentation
-is a pure function ``f(waveform [B, T], generator, ...) -> [B, T]`` that draws one set of
+Every augmentation is ``f(waveform [B, T], generator, ...) -> [B, T]`` and draws one set of
 parameters per example. Each has a ``draw_*`` companion that only draws those parameters, and the
 function accepts them explicitly (keyword ``draw=``), so tests and callers can see and fix what
-was applied. :func:`augment` chains the selected ones in the paper's order, each applied to a
-random sub-batch; :class:`Augment` is the thin ``nn.Module`` around it.
-
-Choices where the paper text and the official code (``utils.py`` of haideraltahan/CLAR) differ or
-are silent:
-
-- pitch shift: whole semitones in [-15, 15] like the official code (``randint`` of semitones;
-  its ``randint(-15, 15)`` never draws +15, we keep the range symmetric).
-  Each semitone value is a *bucket* whose ratio is the closest rational ``p/q`` with
-  ``p, q <= 32`` to ``2**(s/12)`` (at most 5 cents off), so that resampling by ``p/q`` uses a tiny
-  polyphase kernel; an arbitrary ratio makes torchaudio build a ~1 GB kernel.
-- time stretch: the official code resamples the stretched clip back to the clip length, which
-  undoes the stretch and turns it into a pitch change; we follow the paper text (stretch, then
-  zero-pad or cut on the right). The rate is continuous: our phase vocoder takes one rate per
-  example, so no buckets are needed (``buckets=`` quantises the rate if one wants them).
-- time mask: exactly ``fraction * T`` samples (official code), filled with N(0, std^2) noise.
-  The official ``np.random.normal(0, 0.01, n)`` passes 0.01 as the *standard deviation*, so the
-  default is ``std = 0.01`` (variance 1e-4), not variance 0.01. (The official ``time_masking``
-  also flips its own inner coin, so there it hits a quarter of the views, not half.)
-- noise: white, pink (1/f power, -3 dB/octave) or brown (1/f^2, -6 dB/octave) noise, shaped from
-  white Gaussian noise in the rFFT domain, scaled so that the realised noise has exactly the drawn
-  SNR against the clip's mean power; SNR uniform in [0, 20] dB.
-- fade: shapes as ``torchaudio.transforms.Fade`` defines them; the paper's three by default (the
-  official code also draws quarter-sine and half-sine, available through ``shapes=``).
+was applied. The choices behind each one are in the package's docstring (:mod:`clar.augment`).
 
 All DSP runs in float32 with autocast disabled (bf16 STFTs and resampling kernels are too coarse),
 and the result is cast back to the input dtype.
@@ -36,63 +12,17 @@ and the result is cast back to the input dtype.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
 import torch
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
+from clar.augment.vocoder import HOP_LENGTH, N_FFT, istft, phase_vocoder, pitch_ratio, stft
 from clar.errors import ClarError
-
-__all__ = [
-    "AUGMENTATIONS",
-    "FADE_SHAPES",
-    "NOISE_COLOURS",
-    "Augment",
-    "AugmentParams",
-    "FadeDraw",
-    "NoiseDraw",
-    "augment",
-    "coloured_noise",
-    "draw_fade",
-    "draw_noise",
-    "draw_pitch_shift",
-    "draw_time_mask",
-    "draw_time_shift",
-    "draw_time_stretch",
-    "fade",
-    "fade_envelope",
-    "noise",
-    "pitch_ratio",
-    "pitch_shift",
-    "time_mask",
-    "time_shift",
-    "time_stretch",
-]
-
-AUGMENTATIONS: tuple[str, ...] = (
-    "fade",
-    "time_mask",
-    "time_stretch",
-    "pitch_shift",
-    "time_shift",
-    "noise",
-)
-"""The paper's names, in the order the official code applies them."""
-
-FADE_SHAPES: tuple[str, ...] = ("linear", "logarithmic", "exponential", "quarter_sine", "half_sine")
-NOISE_COLOURS: tuple[str, ...] = ("white", "pink", "brown")
-
-# 32 ms Hann window, 75 % overlap: the usual speech setting at 16 kHz, and what
-# torchaudio.functional.pitch_shift uses by default.
-N_FFT = 512
-HOP_LENGTH = 128
-MAX_RATIO_TERM = 32  # p, q <= 32 keeps every resampling kernel at most 32 x ~110 taps
-
+from clar.vocabulary import FADE_SHAPES, NOISE_COLOURS
 
 # --------------------------------------------------------------------------------------------
 # helpers
@@ -105,7 +35,7 @@ def _float32_dsp(waveform: Tensor) -> Iterator[Tensor]:
         yield waveform.float()
 
 
-def _check_batch(waveform: Tensor) -> tuple[int, int]:
+def check_batch(waveform: Tensor) -> tuple[int, int]:
     if waveform.dim() != 2 or not waveform.is_floating_point():
         raise ClarError(
             f"augmentations take a float [batch, time] waveform, got {tuple(waveform.shape)} "
@@ -130,91 +60,8 @@ def _randint(batch: int, low: int, high: int, generator: torch.Generator) -> Ten
     return torch.randint(low, high + 1, (batch,), generator=generator, device=generator.device)
 
 
-def _stft(x: Tensor, n_fft: int, hop_length: int) -> Tensor:
-    window = torch.hann_window(n_fft, device=x.device)
-    return torch.stft(
-        x, n_fft, hop_length, window=window, center=True, pad_mode="reflect", return_complex=True
-    )
-
-
-def _istft(spec: Tensor, n_fft: int, hop_length: int, length: int) -> Tensor:
-    window = torch.hann_window(n_fft, device=spec.device)
-    return torch.istft(spec, n_fft, hop_length, window=window, center=True, length=length)
-
-
-def _phase_vocoder(spec: Tensor, rate: Tensor, n_frames: int, hop_length: int) -> Tensor:
-    """Time-scale a batch of STFTs, each by its own speed-up ``rate``.
-
-    The algorithm of ``torchaudio.functional.phase_vocoder`` (output frame k reads the input at
-    ``k * rate``: magnitude interpolated linearly between the two neighbouring frames, phase
-    advanced by their phase difference), but with one rate per example, so a single call serves
-    a whole batch of different rates.
-
-    Args:
-        spec: complex STFT, [B, F, N].
-        rate: speed-up factor per example, [B] (> 1 is faster / shorter).
-        n_frames: output frames; frames that read past the input's end are silent, which is
-            the zero padding on the right.
-        hop_length: the STFT's hop, to find the first frame not touched by its centre padding.
-
-    Returns:
-        complex STFT, [B, F, n_frames].
-    """
-    batch, n_freq, n_in = spec.shape
-    steps = torch.arange(n_frames, device=spec.device, dtype=torch.float32) * rate[:, None]
-    i0 = steps.floor()
-    alpha = steps - i0
-    # Frames read past the input's end are silent: weight 0 instead of padding the spectrogram.
-    weight0 = ((1 - alpha) * (i0 <= n_in - 1))[:, None, :]  # [B, 1, n_frames]
-    weight1 = (alpha * (i0 + 1 <= n_in - 1))[:, None, :]
-    i0 = i0.long().clamp(max=n_in - 1)[:, None, :].expand(batch, n_freq, n_frames)
-    i1 = (i0 + 1).clamp(max=n_in - 1)
-    # Gather first, so the costly abs / angle run on the output frames only.
-    z0, z1 = spec.gather(-1, i0), spec.gather(-1, i1)
-    magnitude = torch.hypot(z0.real, z0.imag) * weight0 + torch.hypot(z1.real, z1.imag) * weight1
-    # torchaudio unwraps (phase1 - phase0 - expected advance) and adds the advance back; modulo
-    # 2*pi that is the plain phase difference, read here off z1 * conj(z0) in (-pi, pi], which
-    # also keeps the float32 running sum small.
-    increment = torch.angle(z1 * z0.conj())
-    phase = torch.cumsum(increment, dim=-1) - increment  # sum of the increments before frame k
-    # Anchor the running phase on the first output frame whose input frame lies wholly inside
-    # the clip. torchaudio anchors on frame 0, whose reflect padding scrambles the relative
-    # phases of neighbouring bins, and that error then persists in every frame (a steady tone
-    # slowed down came out 3-4 dB quieter).
-    first_inside = math.ceil((n_freq - 1) / hop_length)  # half a window = n_freq - 1 samples
-    anchor = (first_inside / rate).ceil().long().clamp(max=n_frames - 1)  # [B]
-    anchor = anchor[:, None, None].expand(batch, n_freq, 1)
-    phase = phase + (torch.angle(z0.gather(-1, anchor)) - phase.gather(-1, anchor))
-    # complex(m cos, m sin) rather than torch.polar: three times faster on CPU
-    return torch.complex(magnitude * torch.cos(phase), magnitude * torch.sin(phase))
-
-
 # --------------------------------------------------------------------------------------------
 # pitch shift
-
-
-@lru_cache(maxsize=512)
-def pitch_ratio(semitones: float, max_term: int = MAX_RATIO_TERM) -> tuple[int, int]:
-    """The frequency ratio ``p/q`` used for a shift of ``semitones``: the closest fraction to
-    ``2**(semitones/12)`` (in log frequency) with ``1 <= p, q <= max_term``.
-
-    Small ``p`` and ``q`` keep ``torchaudio.functional.resample(x, p, q)`` a tiny polyphase filter.
-    With ``max_term=32`` every whole semitone in [-15, 15] is within 5 cents.
-    """
-    target = 2.0 ** (semitones / 12.0)
-    best: tuple[float, int, int] | None = None
-    for q in range(1, max_term + 1):
-        for p in {math.floor(target * q), math.ceil(target * q)}:
-            if 1 <= p <= max_term:
-                err = abs(math.log2(p / (q * target)))
-                # strict improvement only: the smallest q wins ties, i.e. the reduced fraction
-                if best is None or err < best[0] - 1e-12:
-                    best = (err, p, q)
-    if best is None:
-        raise ClarError(
-            f"pitch shift of {semitones} semitones needs a ratio outside [1/{max_term}, {max_term}]"
-        )
-    return best[1], best[2]
 
 
 def draw_pitch_shift(
@@ -262,7 +109,7 @@ def pitch_shift(
     Returns:
         [B, T], same dtype and device. Examples with a zero shift are returned unchanged.
     """
-    batch, length = _check_batch(waveform)
+    batch, length = check_batch(waveform)
     if draw is None:
         draw = draw_pitch_shift(
             batch, _need_generator(generator, "pitch_shift"), max_semitones, buckets
@@ -289,9 +136,9 @@ def pitch_shift(
             y = nn.functional.pad(y, (0, min(pad, y.shape[-1] - 1)), mode="reflect")
             resampled[rows, : y.shape[-1]] = y
             rate[rows] = q / p
-        spec = _stft(resampled, n_fft, hop_length)
-        spec = _phase_vocoder(spec, rate, length // hop_length + 1, hop_length)
-        shifted = _istft(spec, n_fft, hop_length, length)
+        spec = stft(resampled, n_fft, hop_length)
+        spec = phase_vocoder(spec, rate, length // hop_length + 1, hop_length)
+        shifted = istft(spec, n_fft, hop_length, length)
         out = x.index_copy(0, moved, shifted)
     return out.to(waveform.dtype)
 
@@ -348,16 +195,16 @@ def time_stretch(
     Returns:
         [B, T], same dtype and device.
     """
-    batch, length = _check_batch(waveform)
+    batch, length = check_batch(waveform)
     if draw is None:
         draw = draw_time_stretch(
             batch, _need_generator(generator, "time_stretch"), min_rate, max_rate, buckets
         )
     with _float32_dsp(waveform) as x:
         rate = draw.to(device=x.device, dtype=torch.float32)
-        spec = _stft(x, n_fft, hop_length)
-        spec = _phase_vocoder(spec, rate, spec.shape[-1], hop_length)
-        out = _istft(spec, n_fft, hop_length, length)
+        spec = stft(x, n_fft, hop_length)
+        spec = phase_vocoder(spec, rate, spec.shape[-1], hop_length)
+        out = istft(spec, n_fft, hop_length, length)
     return out.to(waveform.dtype)
 
 
@@ -467,7 +314,7 @@ def fade(
     Returns:
         [B, T], same dtype and device.
     """
-    batch, length = _check_batch(waveform)
+    batch, length = check_batch(waveform)
     for name in shapes:
         if name not in FADE_SHAPES:
             raise ClarError(f"unknown fade shape {name!r}; allowed: {', '.join(FADE_SHAPES)}")
@@ -548,7 +395,7 @@ def noise(
     Returns:
         [B, T], same dtype and device.
     """
-    batch, length = _check_batch(waveform)
+    batch, length = check_batch(waveform)
     generator = _need_generator(generator, "noise")
     if draw is None:
         draw = draw_noise(batch, generator, min_snr_db, max_snr_db, colours)
@@ -590,7 +437,7 @@ def time_mask(
     Returns:
         [B, T], same dtype and device.
     """
-    batch, length = _check_batch(waveform)
+    batch, length = check_batch(waveform)
     generator = _need_generator(generator, "time_mask")
     if draw is None:
         draw = draw_time_mask(batch, length, generator, fraction)
@@ -637,7 +484,7 @@ def time_shift(
     Returns:
         [B, T], same dtype and device.
     """
-    batch, length = _check_batch(waveform)
+    batch, length = check_batch(waveform)
     if draw is None:
         draw = draw_time_shift(
             batch, length, _need_generator(generator, "time_shift"), max_fraction
@@ -646,109 +493,3 @@ def time_shift(
         torch.arange(length, device=waveform.device)[None, :] - draw.to(waveform.device)[:, None]
     )
     return waveform.gather(1, torch.remainder(source, length))
-
-
-# --------------------------------------------------------------------------------------------
-# composition
-
-
-@dataclass(frozen=True)
-class AugmentParams:
-    """Every range of the six augmentations, with the paper's (or official code's) defaults."""
-
-    probability: float = 0.5
-    """Chance that each example gets each selected augmentation (official code: 0.5)."""
-    fade_max_fraction: float = 0.5
-    fade_shapes: tuple[str, ...] = FADE_SHAPES[:3]
-    mask_fraction: float = 0.125
-    mask_std: float = 0.01
-    stretch_min_rate: float = 0.5
-    stretch_max_rate: float = 1.5
-    stretch_buckets: int | None = None
-    pitch_max_semitones: float = 15.0
-    pitch_buckets: int = 31
-    shift_max_fraction: float = 0.5
-    noise_min_snr_db: float = 0.0
-    noise_max_snr_db: float = 20.0
-    noise_colours: tuple[str, ...] = NOISE_COLOURS
-
-
-_Apply = Callable[[Tensor, torch.Generator, AugmentParams], Tensor]
-
-_APPLY: dict[str, _Apply] = {
-    "fade": lambda x, g, p: fade(x, g, p.fade_max_fraction, p.fade_shapes),
-    "time_mask": lambda x, g, p: time_mask(x, g, p.mask_fraction, p.mask_std),
-    "time_stretch": lambda x, g, p: time_stretch(
-        x, g, p.stretch_min_rate, p.stretch_max_rate, p.stretch_buckets
-    ),
-    "pitch_shift": lambda x, g, p: pitch_shift(x, g, p.pitch_max_semitones, p.pitch_buckets),
-    "time_shift": lambda x, g, p: time_shift(x, g, p.shift_max_fraction),
-    "noise": lambda x, g, p: noise(x, g, p.noise_min_snr_db, p.noise_max_snr_db, p.noise_colours),
-}
-
-
-def _check_names(names: Sequence[str]) -> tuple[str, ...]:
-    if isinstance(names, str):
-        names = (names,)
-    for name in names:
-        if name not in AUGMENTATIONS:
-            raise ClarError(f"unknown augmentation {name!r}; allowed: {', '.join(AUGMENTATIONS)}")
-    return tuple(names)
-
-
-def augment(
-    waveform: Tensor,
-    names: Sequence[str],
-    generator: torch.Generator,
-    params: AugmentParams = AugmentParams(),
-) -> Tensor:
-    """Apply the selected augmentations in the paper's order (:data:`AUGMENTATIONS`), each to
-    a random subset of the batch: every example independently with ``params.probability``.
-
-    Only the selected rows are computed. Calling twice with the same generator gives the two
-    independent views of a clip.
-
-    Args:
-        waveform: [B, T] float, on the generator's device.
-        names: any of :data:`AUGMENTATIONS`, in any order; the order applied is the paper's.
-        generator: the source of every random draw.
-
-    Returns:
-        [B, T], same dtype and device.
-    """
-    chosen = set(_check_names(names))
-    batch, _ = _check_batch(waveform)
-    out = waveform
-    for name in AUGMENTATIONS:
-        if name not in chosen:
-            continue
-        picked = torch.rand(batch, generator=generator, device=generator.device)
-        rows = (picked < params.probability).nonzero().squeeze(1).to(waveform.device)
-        if rows.numel() == 0:
-            continue
-        if rows.numel() == batch:
-            out = _APPLY[name](out, generator, params)
-        else:
-            changed = _APPLY[name](out.index_select(0, rows), generator, params)
-            out = out.index_copy(0, rows, changed)
-    return out
-
-
-class Augment(nn.Module):
-    """The selected augmentations as a module: ``Augment(names, params)(waveform, generator)``.
-
-    No parameters or buffers; the generator is an argument so that the caller owns the
-    randomness (and its device).
-    """
-
-    def __init__(self, names: Sequence[str], params: AugmentParams | None = None) -> None:
-        super().__init__()
-        self.names = _check_names(names)
-        self.params = AugmentParams() if params is None else params
-
-    def forward(self, waveform: Tensor, generator: torch.Generator) -> Tensor:
-        """[B, T] -> [B, T]; see :func:`augment`."""
-        return augment(waveform, self.names, generator, self.params)
-
-    def extra_repr(self) -> str:
-        return f"names={self.names}, params={self.params}"

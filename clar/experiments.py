@@ -1,0 +1,89 @@
+"""The paper's experiments as runs: what each training stage trains and how it is scored.
+
+- E2-E4, the grid (:func:`grid_cell`): one run per data set, input, objective, label fraction
+  and seed. Objectives that use labels train once per fraction; the label-free one trains once
+  and its frozen encoder is scored at every fraction.
+- E1, the augmentation study (:func:`augmentation_study`): contrastive training with each
+  single augmentation and each pair, scored at 100 % labels.
+
+Evaluation runs in the same process as training: a stage started again after a change to
+``evaluate:`` finds the finished checkpoint and only re-scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from clar import layout, runs
+from clar.config import Params
+from clar.data.store import Store
+from clar.probe import evaluate
+from clar.runs import Run
+from clar.train import pick_device, train
+from clar.vocabulary import CONTRASTIVE, FULL_FRACTION, OWN_CLASSIFIER
+
+
+def train_and_evaluate(
+    params: Params, run: Run, experiment: str, fractions: Sequence[float]
+) -> Path:
+    """Train ``run`` (or resume it), then write its evaluation at each label fraction.
+
+    Returns the run's folder.
+    """
+    store = Store.open(layout.prepared(run.dataset))
+    features_dir = layout.features(run.dataset)
+    out = runs.folder(run, experiment)
+    history = train(
+        run,
+        store,
+        params.train.for_dataset(run.dataset),
+        params.augment,
+        params.features,
+        out,
+        runs.checkpoint_folder(run, experiment),
+        features_dir,
+    )
+    device = pick_device(params.train.device)
+    model, info, features = runs.load_model(out, device)
+    for fraction in fractions:
+        began = time.perf_counter()
+        scored = evaluate(
+            model,
+            store,
+            features_dir,
+            features,
+            fraction,
+            params.evaluate,
+            device,
+            seed=run.seed,
+            own_classifier=run.objective in OWN_CLASSIFIER,
+        )
+        result = {"run": info["run"], **scored, "seconds": round(time.perf_counter() - began, 2)}
+        runs.write_evaluation(out, result)
+        print(
+            f"{out}: {len(history)} epochs; at {fraction:g} % labels the evaluation head "
+            f"scores {result['evaluation_head']['accuracy']:.3f} on the test split"
+        )
+    return out
+
+
+def grid_cell(
+    params: Params, dataset: str, input: str, objective: str, fraction: float | None, seed: int
+) -> Path:
+    """One run of the E2-E4 grid, trained and scored; ``fraction`` is None for label-free
+    objectives, which are scored at every fraction of ``grid.fractions``."""
+    run = runs.grid_run(dataset, input, objective, fraction, seed, params.grid.augmentations)
+    fractions = params.grid.fractions if run.label_free else (run.fraction,)
+    return train_and_evaluate(params, run, runs.GRID, fractions)
+
+
+def augmentation_study(params: Params, dataset: str) -> Path:
+    """E1 on ``dataset``: every combination of ``augmentation_study.combos``, trained and
+    scored; returns the folder that holds the study's runs."""
+    study = params.augmentation_study
+    for combo in study.combos:
+        run = Run(dataset, study.input, CONTRASTIVE, FULL_FRACTION, study.seed, combo)
+        train_and_evaluate(params, run, runs.AUGMENTATION, (FULL_FRACTION,))
+    return runs.experiment_folder(runs.AUGMENTATION, dataset)

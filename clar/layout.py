@@ -1,0 +1,40 @@
+"""The workspace: the pipeline's stages and the folders they read and write, as dvc.yaml
+declares them (a test holds the two together). Paths are relative to the project root, where
+DVC runs every stage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The stage groups of dvc.yaml, in pipeline order (the report lists their times in this order).
+PREPARE = "prepare"
+FEATURES = "features"
+TRAIN = "train"
+PRETRAIN = "pretrain"
+AUGMENTATION_STUDY = "augmentation-study"
+REPORT = "report"
+STAGES = (PREPARE, FEATURES, TRAIN, PRETRAIN, AUGMENTATION_STUDY, REPORT)
+
+PARAMS = Path("params.yaml")
+RAW = Path("data/raw")  # downloads and generated audio, kept between runs (not tracked)
+PREPARED = Path("data/prepared")
+FEATURES_DIR = Path("data/features")
+RUNS = Path("runs")
+CHECKPOINTS = Path("checkpoints")
+REPORTS = Path("reports")
+
+# Every stage output holds one: the stage group and its wall time (clar.cli.record_stage).
+STAGE_FILE = "stage.json"
+# A prepared data set and its stored features each describe themselves in one.
+INFO_FILE = "info.json"
+
+
+def prepared(dataset: str) -> Path:
+    """The tensor store of a data set (prepare stage's output)."""
+    return PREPARED / dataset
+
+
+def features(dataset: str) -> Path:
+    """The stored un-augmented features of a data set (features stage's output)."""
+    return FEATURES_DIR / dataset

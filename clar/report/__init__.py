@@ -1,0 +1,87 @@
+"""The report: the paper's tables, figures and claims, rendered from one long results table.
+
+:func:`build` is the ``report`` stage: it collects every run folder into ``results.csv``
+(:mod:`~clar.report.results`) and renders the rest from that table alone, so any number in the
+reports can be re-checked, or re-plotted, from the CSV. The files it writes are declared in
+:mod:`~clar.report.files`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from clar.atomic import write_atomic, write_json, write_text
+from clar.config import Params
+from clar.report import (
+    aggregate,
+    claims,
+    confusions,
+    e1,
+    e2,
+    e3,
+    e4,
+    files,
+    index,
+    provenance,
+)
+from clar.report.figures import write_figure
+from clar.report.results import collect, select, summary
+
+
+def render(results: pd.DataFrame, run_info: dict, out_dir: Path) -> list[Path]:
+    """Write every table, figure and index.md into out_dir; return the written paths.
+
+    Every file of :data:`files.RENDERED` is always written, saying what is missing where an
+    experiment has no rows, so the DVC stage's outputs never depend on the profile.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    data = aggregate.gather(results, run_info)
+    study = e1.augmentation_study(data.df)
+    curves = e4.convergence_curves(data.df)
+    tables = {
+        files.E1_TABLE: e1.table(data, study),
+        files.E2_TABLE: e2.table(data),
+        files.E3_TABLE: e3.table(data),
+        files.E4_TABLE: e4.table(data, curves),
+    }
+    written = [write_text(out_dir / name, text) for name, text in tables.items()]
+    figures = {
+        files.E1_FIGURE: e1.figure(data, study),
+        files.E3_FIGURE: e3.figure(data),
+        files.E4_FIGURE: e4.figure(data, curves),
+        files.CONFUSIONS_FIGURE: confusions.figure(confusions.best_confusions(data, run_info)),
+    }
+    for stem, fig in figures.items():
+        written += write_figure(fig, out_dir, stem)
+    page = index.page(data, run_info, claims.judge(data, study, curves), tables)
+    written.append(write_text(out_dir / files.INDEX, page))
+    return written
+
+
+def build(
+    params: Params, runs_dir: Path, prepared_dir: Path, features_dir: Path, out_dir: Path
+) -> list[Path]:
+    """The report stage: the runs the params define, from ``runs_dir``, into ``out_dir`` as
+    :data:`files.ALL`; returns the written paths."""
+    rev = provenance.git_revision()
+    table = select(collect(runs_dir, params.profile, rev), params)
+    info = provenance.run_info(
+        list(params.data.names),
+        prepared_dir,
+        features_dir,
+        runs_dir,
+        params.profile,
+        rev,
+        list(params.grid.seeds),
+    )
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [
+        write_atomic(out_dir / files.RESULTS, lambda tmp: table.to_csv(tmp, index=False)),
+        write_json(out_dir / files.RUN_INFO, info),
+        write_json(out_dir / files.SUMMARY, summary(table)),
+    ]
+    return written + render(table, info, out_dir)

@@ -1,0 +1,49 @@
+"""Every file the report stage writes into reports/, declared once.
+
+dvc.yaml must declare the same files as the report stage's outputs (tests/test_report_files.py
+holds the two together); every other module of the report takes its file names from here.
+"""
+
+from __future__ import annotations
+
+# The data the rendered files are derived from, written by :func:`clar.report.build`.
+RESULTS = "results.csv"  # the long results table: one row per run, metric and epoch
+RUN_INFO = "run_info.json"  # what ran, on what, and how long each stage group took
+SUMMARY = "summary.json"  # headline accuracies, for ``dvc exp show``
+
+E1_TABLE = "e1_augmentations.md"
+E2_TABLE = "e2_raw_vs_spectrogram.md"
+E3_TABLE = "e3_label_fractions.md"
+E4_TABLE = "e4_convergence.md"
+TABLES = (E1_TABLE, E2_TABLE, E3_TABLE, E4_TABLE)
+
+# A figure is named by its stem and written once per format: a PNG to look at, an SVG to zoom.
+E1_FIGURE = "e1_heatmaps"
+E3_FIGURE = "e3_label_fractions"
+E4_FIGURE = "e4_convergence"
+CONFUSIONS_FIGURE = "confusions"
+FIGURE_STEMS = (E1_FIGURE, E3_FIGURE, E4_FIGURE, CONFUSIONS_FIGURE)
+PNG = "png"
+SVG = "svg"
+FIGURE_FORMATS = (PNG, SVG)
+
+
+def figure_file(stem: str, ext: str) -> str:
+    """``("e1_heatmaps", "png")`` -> ``"e1_heatmaps.png"``."""
+    return f"{stem}.{ext}"
+
+
+FIGURE_FILES = tuple(figure_file(stem, ext) for stem in FIGURE_STEMS for ext in FIGURE_FORMATS)
+INDEX = "index.md"
+
+# What :func:`clar.report.render` writes, every time, whatever the profile ran: dvc.yaml
+# declares fixed outputs.
+RENDERED = (*TABLES, *FIGURE_FILES, INDEX)
+DATA = (RESULTS, RUN_INFO, SUMMARY)
+ALL = (*DATA, *RENDERED)
+
+# How dvc.yaml declares them: the headline numbers as metrics (``dvc metrics``, ``dvc exp
+# show``), the PNGs as plots (``dvc plots`` shows images), everything else as plain outputs.
+METRICS = (SUMMARY,)
+PLOTS = tuple(figure_file(stem, PNG) for stem in FIGURE_STEMS)
+OUTS = tuple(name for name in ALL if name not in (*METRICS, *PLOTS))

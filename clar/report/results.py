@@ -1,0 +1,167 @@
+"""Run folders -> the one long table that reports/ is rendered from.
+
+One row per (experiment, data set, input, objective, label fraction, augmentations, seed, epoch,
+metric): see :data:`COLUMNS`. Evaluations (grid and augmentation-study runs) give metric rows;
+grid runs' training histories give convergence rows, one per epoch with a held-out accuracy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from clar import runs
+from clar.config import Params
+from clar.vocabulary import FULL_FRACTION, LABEL_FREE, join_combo
+
+COLUMNS = (
+    "experiment",
+    "dataset",
+    "input",
+    "objective",
+    "fraction",
+    "augmentations",
+    "seed",
+    "epoch",
+    "metric",
+    "value",
+    "profile",
+    "git_rev",
+)
+# Stamped on every row by :func:`collect`, not read from the run folders.
+PROVENANCE_COLUMNS = ("profile", "git_rev")
+
+# The table's experiments: the run folders' two, plus the grid runs' training curves.
+CONVERGENCE = "convergence"
+
+# The metrics: the evaluation head's scores, the run's own classifier's (objectives that have
+# one), the held-out accuracy per epoch (convergence rows), and one count per (true, predicted)
+# class pair of the evaluation head's confusion matrix, named ``confusion/<true>/<predicted>``.
+ACCURACY = "accuracy"
+MACRO_F1 = "macro_f1"
+CLASSIFIER_ACCURACY = "classifier_accuracy"
+CLASSIFIER_MACRO_F1 = "classifier_macro_f1"
+HELDOUT_ACCURACY = "heldout_accuracy"
+CONFUSION = "confusion/"
+
+
+def confusion_metric(true: str, predicted: str) -> str:
+    return f"{CONFUSION}{true}/{predicted}"
+
+
+def _key(run: dict, experiment: str, fraction: float) -> dict:
+    return {
+        "experiment": experiment,
+        "dataset": run["dataset"],
+        "input": run["input"],
+        "objective": run["objective"],
+        "fraction": float(fraction),
+        "augmentations": join_combo(run["augmentations"]),
+        "seed": int(run["seed"]),
+        "epoch": None,
+    }
+
+
+def metric_rows(result: dict, experiment: str) -> list[dict]:
+    """The rows of one evaluation (the JSON a run folder's ``evaluation-f<fraction>.json``
+    holds)."""
+    key = _key(result["run"], experiment, result["fraction"])
+    head = result["evaluation_head"]
+    rows = [
+        {**key, "metric": ACCURACY, "value": head["accuracy"]},
+        {**key, "metric": MACRO_F1, "value": head["macro_f1"]},
+    ]
+    if result.get("classifier"):
+        rows += [
+            {**key, "metric": CLASSIFIER_ACCURACY, "value": result["classifier"]["accuracy"]},
+            {**key, "metric": CLASSIFIER_MACRO_F1, "value": result["classifier"]["macro_f1"]},
+        ]
+    classes = result["classes"]
+    for t, row in enumerate(head["confusion"]):
+        rows += [
+            {**key, "metric": confusion_metric(classes[t], classes[p]), "value": count}
+            for p, count in enumerate(row)
+        ]
+    return rows
+
+
+def history_rows(run_dir: Path) -> list[dict]:
+    """Convergence rows (held-out accuracy per evaluated epoch) of one training run."""
+    run = runs.read_run_info(run_dir)["run"]
+    history = runs.read_history(run_dir)
+    if HELDOUT_ACCURACY not in history:
+        return []
+    key = _key(run, CONVERGENCE, run["fraction"])
+    return [
+        {
+            **key,
+            "epoch": int(r.epoch),
+            "metric": HELDOUT_ACCURACY,
+            "value": float(r.heldout_accuracy),
+        }
+        for r in history.dropna(subset=[HELDOUT_ACCURACY]).itertuples()
+    ]
+
+
+def collect(runs_dir: Path, profile: str, git_rev: str) -> pd.DataFrame:
+    """Every evaluation and every grid training history under ``runs_dir``, as one long
+    DataFrame with :data:`COLUMNS`."""
+    rows: list[dict] = []
+    for experiment in runs.EXPERIMENTS:
+        for result in runs.evaluations(runs_dir, experiment):
+            rows += metric_rows(result, experiment)
+    for run_dir in runs.trained(runs_dir, runs.GRID):
+        rows += history_rows(run_dir)
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in PROVENANCE_COLUMNS])
+    frame["epoch"] = frame["epoch"].astype("Int64")
+    frame["profile"] = profile
+    frame["git_rev"] = git_rev
+    return frame
+
+
+def select(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Keep the rows of the runs the current parameters define.
+
+    Outputs of stages an earlier experiment ran stay on disk (``-S loss=hybrid`` does not delete
+    the contrastive runs); a report must not mix them in.
+    """
+    objectives = (*params.loss.fraction_trained, *params.loss.label_free)
+    study = params.augmentation_study
+    combos = [join_combo(c) for c in study.combos]
+    grid = (
+        frame["experiment"].isin([runs.GRID, CONVERGENCE])
+        & frame["dataset"].isin(params.data.names)
+        & frame["input"].isin(params.grid.inputs)
+        & frame["objective"].isin(objectives)
+        & frame["seed"].isin(params.grid.seeds)
+        & (frame["augmentations"] == join_combo(params.grid.augmentations))
+        # Label-free runs train on no labels: they are evaluated at every fraction, listed or not.
+        & (frame["fraction"].isin(params.grid.fractions) | frame["objective"].isin(LABEL_FREE))
+    )
+    e1 = (
+        (frame["experiment"] == runs.AUGMENTATION)
+        & frame["dataset"].isin(study.datasets)
+        & frame["augmentations"].isin(combos)
+        & frame["objective"].isin(params.loss.label_free)
+        & (frame["input"] == study.input)
+        & (frame["seed"] == study.seed)
+    )
+    return frame[grid | e1].reset_index(drop=True)
+
+
+def summary(frame: pd.DataFrame) -> dict:
+    """Headline metrics for ``dvc exp show``: test accuracy of the evaluation head at 100 %
+    labels, mean over seeds, per data set, input and objective:
+    ``{dataset: {input: {objective: accuracy}}}``."""
+    rows = frame[
+        (frame["experiment"] == runs.GRID)
+        & (frame["metric"] == ACCURACY)
+        & (frame["fraction"] == FULL_FRACTION)
+    ]
+    out: dict = {}
+    for (dataset, input_, objective), group in rows.groupby(["dataset", "input", "objective"]):
+        out.setdefault(dataset, {}).setdefault(input_, {})[objective] = round(
+            float(group["value"].mean()), 4
+        )
+    return out

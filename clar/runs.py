@@ -1,0 +1,210 @@
+"""What a run is: one point of the paper's experiments, its name, its folders and its files.
+
+A run folder ``runs/<experiment>/<data set>/<name>/`` holds:
+
+- ``model.pt``: the trained network's state dict;
+- ``run.json``: the run's identity and everything it was trained with (:func:`write_run_info`);
+- ``history.tsv``: per-epoch loss, learning rate, clips per second, held-out accuracy;
+- ``evaluation-f<fraction>.json``: the evaluation head's scores at a label fraction.
+
+Its checkpoint lives in the twin folder under ``checkpoints/``; a run started again with the same
+fingerprint resumes from it. Stages, training and the report take names and paths from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from pydantic import BaseModel
+
+from clar import layout
+from clar.atomic import write_atomic, write_json, write_text
+from clar.config import FeatureParams
+from clar.models import Model, build_model
+from clar.vocabulary import FULL_FRACTION, LABEL_FREE, join_combo
+
+# The experiments, as folders under runs/: the E2-E4 grid and the E1 augmentation study.
+GRID = "grid"
+AUGMENTATION = "augmentation"
+EXPERIMENTS = (GRID, AUGMENTATION)
+
+MODEL_FILE = "model.pt"
+RUN_FILE = "run.json"
+HISTORY_FILE = "history.tsv"
+CHECKPOINT_FILE = "checkpoint.pt"
+EVALUATION_GLOB = "evaluation-f*.json"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One training run: a point of the paper's grid or of the augmentation study.
+
+    ``fraction`` is the percentage of training labels the run may use; label-free runs
+    (contrastive) use none, train at 100 and are evaluated at every fraction.
+    """
+
+    dataset: str
+    input: str
+    objective: str
+    fraction: float
+    seed: int
+    augmentations: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, info: dict) -> Run:
+        """The inverse of ``asdict(run)`` after a trip through JSON (lists become tuples)."""
+        return cls(**{**info, "augmentations": tuple(info["augmentations"])})
+
+    @property
+    def label_free(self) -> bool:
+        return self.objective in LABEL_FREE
+
+    @property
+    def views(self) -> str:
+        """The run's augmentations as one name, ``fade+time_mask``."""
+        return join_combo(self.augmentations)
+
+
+def grid_run(
+    dataset: str,
+    input: str,
+    objective: str,
+    fraction: float | None,
+    seed: int,
+    augmentations: tuple[str, ...],
+) -> Run:
+    """A run of the E2-E4 grid; label-free objectives take no fraction (they train on none)."""
+    return Run(
+        dataset,
+        input,
+        objective,
+        FULL_FRACTION if fraction is None else fraction,
+        seed,
+        augmentations,
+    )
+
+
+def name(run: Run, experiment: str) -> str:
+    """The run's folder name within its data set: ``spectrogram-hybrid-f10-s0`` or
+    ``spectrogram-contrastive-s0`` (grid), ``fade+time_mask`` (augmentation study)."""
+    if experiment == AUGMENTATION:
+        return run.views
+    fraction = "" if run.label_free else f"-f{run.fraction:g}"
+    return f"{run.input}-{run.objective}{fraction}-s{run.seed}"
+
+
+def experiment_folder(experiment: str, dataset: str, root: Path = layout.RUNS) -> Path:
+    """``runs/<experiment>/<data set>``: the runs of one experiment on one data set."""
+    return root / experiment / dataset
+
+
+def folder(run: Run, experiment: str, root: Path = layout.RUNS) -> Path:
+    """``runs/<experiment>/<data set>/<name>``: the run's outputs."""
+    return experiment_folder(experiment, run.dataset, root) / name(run, experiment)
+
+
+def checkpoint_folder(run: Run, experiment: str) -> Path:
+    """The run's checkpoint, outside its outputs (a DVC ``persist`` output)."""
+    return folder(run, experiment, layout.CHECKPOINTS)
+
+
+def evaluation_file(fraction: float) -> str:
+    return f"evaluation-f{fraction:g}.json"
+
+
+def fingerprint(*parts: object) -> str:
+    """A short hash of everything a run's numbers depend on, to refuse a stale checkpoint."""
+
+    def plain(part: object) -> object:
+        if isinstance(part, BaseModel):
+            return part.model_dump(mode="json")
+        return asdict(part) if is_dataclass(part) and not isinstance(part, type) else part
+
+    text = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save(obj: object, path: Path) -> None:
+    """torch.save through a temporary name: a kill never leaves half a checkpoint or model."""
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+
+
+def load_checkpoint(folder: Path, stamp: str) -> dict | None:
+    """The checkpoint in ``folder`` if it was written with the fingerprint ``stamp``."""
+    path = folder / CHECKPOINT_FILE
+    if not path.exists():
+        return None
+    # On the CPU first: a generator's state must be a CPU tensor; the rest is copied over.
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    return state if state["fingerprint"] == stamp else None
+
+
+def save_checkpoint(folder: Path, state: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    save(state, folder / CHECKPOINT_FILE)
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def write_run_info(out_dir: Path, info: dict) -> None:
+    """``run.json``: ``info["run"]`` is ``asdict(run)``; the rest is what it was trained with."""
+    write_json(out_dir / RUN_FILE, info)
+
+
+def read_run_info(run_dir: Path) -> dict:
+    return read_json(run_dir / RUN_FILE)
+
+
+def write_history(history: list[dict], path: Path) -> None:
+    """Per-epoch metrics as TSV (every key that any epoch has; blank where an epoch has none)."""
+    keys = list(dict.fromkeys(k for row in history for k in row))
+    lines = ["\t".join(keys)]
+    for row in history:
+        lines.append("\t".join("" if k not in row else f"{row[k]:.6g}" for k in keys))
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def read_history(run_dir: Path) -> pd.DataFrame:
+    """``history.tsv`` of a run: one row per epoch."""
+    return pd.read_csv(run_dir / HISTORY_FILE, sep="\t")
+
+
+def write_evaluation(run_dir: Path, result: dict) -> None:
+    write_json(run_dir / evaluation_file(result["fraction"]), result)
+
+
+def evaluations(root: Path, experiment: str) -> list[dict]:
+    """Every evaluation written under ``root/experiment``, in path order."""
+    return [read_json(p) for p in sorted((root / experiment).rglob(EVALUATION_GLOB))]
+
+
+def trained(root: Path, experiment: str) -> list[Path]:
+    """Every run folder under ``root/experiment`` that holds a finished run, in path order."""
+    return [p.parent for p in sorted((root / experiment).rglob(RUN_FILE))]
+
+
+def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict, FeatureParams]:
+    """Rebuild a trained model from ``run.json`` and ``model.pt``; returns the model (in eval
+    mode, on ``device``), the run info and the feature parameters it was trained with."""
+    info = read_run_info(run_dir)
+    run = Run.from_json(info["run"])
+    # Through JSON, where a strict model reads arrays as the tuples it holds.
+    features = FeatureParams.model_validate_json(json.dumps(info["features"]))
+    model = build_model(
+        run.input,
+        run.objective,
+        len(info["classes"]),
+        info["train"]["width"],
+        info["sample_rate"],
+        features,
+    )
+    state = torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=True)
+    model.load_state_dict(state)
+    return model.to(device).eval(), info, features

@@ -1,0 +1,132 @@
+"""The report's files: dvc.yaml declares exactly what clar.report.files declares, and render
+writes exactly the declared tables, figures and front page."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+import pytest
+import yaml
+
+from clar import layout, report, runs
+from clar.report import files
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _paths(entries: list) -> set[str]:
+    """dvc.yaml's ``- path`` or ``- path: {options}`` entries, as paths."""
+    return {name for entry in entries for name in ([entry] if isinstance(entry, str) else entry)}
+
+
+def _declared(names: tuple[str, ...]) -> set[str]:
+    return {(layout.REPORTS / name).as_posix() for name in names}
+
+
+@pytest.mark.parametrize(
+    ("kind", "names"), [("outs", files.OUTS), ("metrics", files.METRICS), ("plots", files.PLOTS)]
+)
+def test_dvc_yaml_declares_the_report_files(kind: str, names: tuple[str, ...]) -> None:
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][layout.REPORT]
+    assert _paths(stage.get(kind, [])) == _declared(names)
+
+
+def test_declaration_is_a_partition_of_every_file() -> None:
+    groups = (files.OUTS, files.METRICS, files.PLOTS)
+    assert sorted(name for group in groups for name in group) == sorted(files.ALL)
+    assert len(set(files.ALL)) == len(files.ALL)
+    assert set(files.PLOTS) == {f"{stem}.png" for stem in files.FIGURE_STEMS}
+    assert files.METRICS == ("summary.json",)
+
+
+def _results() -> pd.DataFrame:
+    """A few grid, study and convergence rows of one data set and two seeds."""
+    rows = []
+    for seed in (0, 1):
+        key = {"dataset": "speech", "input": "spectrogram", "seed": seed, "profile": "test"}
+        for objective in ("supervised", "contrastive", "hybrid"):
+            rows.append(
+                key
+                | {
+                    "experiment": "grid",
+                    "objective": objective,
+                    "fraction": 100.0,
+                    "metric": "accuracy",
+                    "value": 0.5 + 0.1 * seed,
+                }
+            )
+        for augs in ("fade", "fade+time_mask"):
+            rows.append(
+                key
+                | {
+                    "experiment": "augmentation",
+                    "objective": "contrastive",
+                    "fraction": 100.0,
+                    "augmentations": augs,
+                    "metric": "accuracy",
+                    "value": 0.4,
+                }
+            )
+        rows += [
+            key
+            | {
+                "experiment": "convergence",
+                "objective": "hybrid",
+                "fraction": 100.0,
+                "epoch": epoch,
+                "metric": "heldout_accuracy",
+                "value": 0.2 * epoch,
+            }
+            for epoch in (1, 2, 3)
+        ]
+    return pd.DataFrame(rows).assign(git_rev="abc1234")
+
+
+@pytest.mark.parametrize("which", ["some", "none"])
+def test_render_writes_exactly_the_declared_files(tmp_path: Path, which: str) -> None:
+    results = _results() if which == "some" else _results().iloc[:0]
+    written = report.render(results, {"seeds": [0, 1]}, tmp_path)
+    expected = {*files.TABLES, *files.FIGURE_FILES, files.INDEX}
+    assert sorted(p.name for p in written) == sorted(expected)
+    assert {p.name for p in tmp_path.iterdir()} == expected
+    assert all(p.parent == tmp_path for p in written)
+
+
+def test_build_writes_every_declared_file(tmp_path: Path) -> None:
+    run = runs.grid_run("speech", "raw", "supervised", 100.0, 0, ("fade",))
+    folder = runs.folder(run, runs.GRID, tmp_path / "runs")
+    folder.mkdir(parents=True)
+    runs.write_evaluation(
+        folder,
+        {
+            "run": asdict(run),
+            "fraction": 100.0,
+            "classes": ["yes", "no"],
+            "evaluation_head": {"accuracy": 0.5, "macro_f1": 0.5, "confusion": [[1, 1], [1, 1]]},
+            "classifier": None,
+        },
+    )
+    (tmp_path / "prepared" / "speech").mkdir(parents=True)
+    info = {"kind": "embedded", "classes": ["yes", "no"], "clips": {"train": 2}}
+    (tmp_path / "prepared" / "speech" / "info.json").write_text(json.dumps(info))
+    params = SimpleNamespace(
+        profile="test",
+        data=SimpleNamespace(names=("speech",)),
+        grid=SimpleNamespace(
+            inputs=("raw",), fractions=(100.0,), seeds=(0,), augmentations=("fade",)
+        ),
+        loss=SimpleNamespace(fraction_trained=("supervised",), label_free=()),
+        augmentation_study=SimpleNamespace(datasets=(), combos=(), input="raw", seed=0),
+    )
+    out = tmp_path / "reports"
+    written = report.build(
+        params, tmp_path / "runs", tmp_path / "prepared", tmp_path / "features", out
+    )
+    assert sorted(p.name for p in written) == sorted(files.ALL)
+    assert {p.name for p in out.iterdir()} == set(files.ALL)
+    assert json.loads((out / files.SUMMARY).read_text()) == {"speech": {"raw": {"supervised": 0.5}}}
+    assert len(pd.read_csv(out / files.RESULTS)) == 6  # accuracy, macro F1, 4 confusion counts

@@ -1,0 +1,194 @@
+"""The code's shape holds: dvc.yaml's deps cover what each stage imports, imports flow one way,
+no module grows past a size a reader can hold, and dvc.yaml spells run folders as clar.runs does.
+
+Imports are read from the source (an AST walk), so a change that adds an import to a stage's
+code without adding the file to the stage's deps fails here, before it makes DVC skip a rerun.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clar import layout, runs
+from clar.config import compose, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_LINES = 500
+
+
+def module_file(name: str) -> Path | None:
+    """``clar.a.b`` -> ``clar/a/b.py`` or ``clar/a/b/__init__.py`` (relative), if it exists."""
+    base = Path(*name.split("."))
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if (ROOT / path).exists():
+            return path
+    return None
+
+
+def module_name(path: Path) -> str:
+    parts = path.with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+@cache
+def imports(path: Path) -> frozenset[str]:
+    """The clar modules a file names in its import statements, wherever they stand (function
+    bodies and TYPE_CHECKING blocks included): ``from clar.a import b`` names ``clar.a.b``
+    when b is a module, else ``clar.a``."""
+    found = set()
+    for node in ast.walk(ast.parse((ROOT / path).read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names if a.name.split(".")[0] == "clar")
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module.split(".")[0] != "clar":
+                continue
+            for alias in node.names:
+                sub = f"{node.module}.{alias.name}"
+                found.add(sub if module_file(sub) else node.module)
+    return frozenset(found)
+
+
+def executed(name: str) -> set[Path]:
+    """The files Python runs to import ``name``: the module and every package above it."""
+    parts = name.split(".")
+    files = {module_file(".".join(parts[: i + 1])) for i in range(len(parts))}
+    return {f for f in files if f is not None}
+
+
+def closure(script: Path) -> set[Path]:
+    """Every clar file that importing ``script`` runs, transitively."""
+    seen: set[Path] = set()
+    todo = [script]
+    while todo:
+        path = todo.pop()
+        for name in imports(path):
+            for file in executed(name) - seen:
+                seen.add(file)
+                todo.append(file)
+    return seen
+
+
+def dvc_stages() -> dict:
+    return yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+
+
+def stage_script(stage: dict) -> Path:
+    match = re.match(r"python (\S+\.py)", stage["cmd"])
+    assert match, f"stage command does not start with `python <script>`: {stage['cmd']}"
+    return Path(match.group(1))
+
+
+def covered(file: Path, deps: list[str]) -> bool:
+    return any(file == Path(d) or Path(d) in file.parents for d in deps)
+
+
+@pytest.mark.parametrize("name", sorted(dvc_stages()))
+def test_stage_deps_cover_every_clar_module_it_imports(name):
+    stage = dvc_stages()[name]
+    script = stage_script(stage)
+    deps = [d for d in stage["deps"] if "${" not in d]
+    assert str(script) in deps, f"{name}: its script {script} is not among its deps"
+    needed = closure(script)
+    missing = sorted(str(f) for f in needed if not covered(f, deps))
+    assert not missing, f"{name}: dvc.yaml deps lack {missing}"
+    # ... and lists none it does not import, so an edit elsewhere does not rerun it.
+    listed = [d for d in deps if d.startswith("clar")]
+    unused = [d for d in listed if not any(covered(f, [d]) for f in needed)]
+    assert not unused, f"{name}: dvc.yaml deps list {unused}, which the stage does not import"
+
+
+def package_modules() -> list[Path]:
+    return sorted(p.relative_to(ROOT) for p in (ROOT / "clar").rglob("*.py"))
+
+
+def test_imports_flow_one_way():
+    """No cycles among clar's modules, counting every import statement (lazy and
+    TYPE_CHECKING ones too)."""
+    graph = {
+        module_name(p): {n for n in imports(p) if n != module_name(p)} for p in package_modules()
+    }
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                cycle = [*path[path.index(nxt) :], nxt]
+                pytest.fail("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+@pytest.mark.parametrize("path", package_modules(), ids=str)
+def test_no_module_is_too_long_to_read(path):
+    lines = len((ROOT / path).read_text().splitlines())
+    assert lines <= MAX_LINES, f"{path} has {lines} lines; split it by concept"
+
+
+def expanded(stage: dict) -> list[dict[str, str]]:
+    """The matrix items of a stage, with params.yaml's lists substituted (the quick profile
+    and the paper's grid)."""
+    matrix = stage.get("matrix", {})
+    out = [{}]
+    for key, reference in matrix.items():
+        values = lookup(reference.strip("${}"))
+        out = [{**item, key: str(v)} for item in out for v in values]
+    return out
+
+
+@cache
+def composed() -> dict:
+    return compose(ROOT / "conf", ["profile=paper", "data=paper"])
+
+
+def lookup(dotted: str) -> list:
+    node = composed()
+    for key in dotted.split("."):
+        node = node[key]
+    return node
+
+
+def outs_of(stage: dict, item: dict[str, str]) -> list[str]:
+    paths = [next(iter(o)) if isinstance(o, dict) else o for o in stage["outs"]]
+    return [re.sub(r"\$\{item\.(\w+)\}", lambda m: item[m.group(1)], p) for p in paths]
+
+
+def test_dvc_yaml_names_run_folders_as_clar_runs_does():
+    params = parse_params(composed())
+    stages = dvc_stages()
+    for name in ("train", "pretrain"):  # pretrain items have no fraction: label-free runs
+        for item in expanded(stages[name]):
+            fraction = float(item["fraction"]) if "fraction" in item else None
+            run = runs.grid_run(
+                item["data"],
+                item["input"],
+                item["objective"],
+                fraction,
+                int(item["seed"]),
+                params.grid.augmentations,
+            )
+            assert outs_of(stages[name], item) == [
+                str(runs.folder(run, runs.GRID)),
+                str(runs.checkpoint_folder(run, runs.GRID)),
+            ]
+    for item in expanded(stages["augmentation-study"]):
+        folder = runs.experiment_folder(runs.AUGMENTATION, item["data"])
+        checkpoints = runs.experiment_folder(runs.AUGMENTATION, item["data"], layout.CHECKPOINTS)
+        assert outs_of(stages["augmentation-study"], item) == [str(folder), str(checkpoints)]
+    for name, folder in (("prepare", layout.prepared), ("features", layout.features)):
+        for item in expanded(stages[name]):
+            assert outs_of(stages[name], item)[0] == str(folder(item["data"]))
