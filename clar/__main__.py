@@ -12,7 +12,8 @@ import yaml
 from clar import layout
 from clar.cli import run
 from clar.config import compose, load_params
-from clar.data.registry import DATASETS, resolve_options
+from clar.data.catalog import DATASETS
+from clar.data.registry import resolve_options
 
 
 def _status(name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torchaudio
@@ -13,6 +14,7 @@ from clar.augment import transforms as T
 from clar.augment.vocoder import pitch_ratio
 from clar.config import AugmentParams
 from clar.errors import ClarError
+from clar.noise import coloured_noise
 from clar.vocabulary import AUGMENTATIONS, FADE_SHAPES
 
 SR = 16_000
@@ -167,7 +169,8 @@ def test_noise_lands_at_the_drawn_snr() -> None:
 
 @pytest.mark.parametrize(("colour", "slope"), [(0, 0.0), (1, -3.01), (2, -6.02)])
 def test_noise_colour_spectral_slope(colour: int, slope: float) -> None:
-    n = A.coloured_noise(torch.full((64,), colour), SR, _gen())
+    white = torch.randn(64, SR, generator=_gen())
+    n = coloured_noise(white, torch.full((64,), float(colour)))
     assert torch.allclose(n.pow(2).mean(-1), torch.ones(64), atol=1e-4)
     power = torch.fft.rfft(n).abs().pow(2).mean(0)
     freq = torch.arange(power.shape[0]) * SR / n.shape[-1]
@@ -175,6 +178,18 @@ def test_noise_colour_spectral_slope(colour: int, slope: float) -> None:
     octaves, db = torch.log2(freq[band]), 10 * torch.log10(power[band])
     fitted = torch.linalg.lstsq(torch.stack([octaves, torch.ones_like(octaves)], 1), db[:, None])
     assert fitted.solution[0].item() == pytest.approx(slope, abs=0.5)
+
+
+def test_coloured_noise_is_one_computation_for_numpy_and_torch() -> None:
+    """The stand-in data sets shape numpy noise, the augmentation shapes tensors: same result."""
+    white = np.random.default_rng(0).standard_normal((3, 4000))
+    exponents = np.array([0.0, 1.0, 2.0])
+    from_numpy = coloured_noise(white, exponents)
+    from_torch = coloured_noise(torch.from_numpy(white), torch.from_numpy(exponents))
+    assert isinstance(from_numpy, np.ndarray) and from_torch.dtype == torch.float64
+    np.testing.assert_allclose(from_numpy, from_torch.numpy(), rtol=0, atol=1e-9)
+    # white noise stays white: shaping with exponent 0 only rescales it
+    np.testing.assert_allclose(from_numpy[0] / from_numpy[0].std(), white[0] / white[0].std())
 
 
 # ------------------------------------------------------------------------------------------

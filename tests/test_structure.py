@@ -40,10 +40,14 @@ def module_name(path: Path) -> str:
 def imports(path: Path) -> frozenset[str]:
     """The clar modules a file names in its import statements, wherever they stand (function
     bodies and TYPE_CHECKING blocks included): ``from clar.a import b`` names ``clar.a.b``
-    when b is a module, else ``clar.a``."""
+    when b is a module, else ``clar.a``. A string that spells a clar module counts too: that
+    is how the registry names the loaders it imports by kind."""
     found = set()
     for node in ast.walk(ast.parse((ROOT / path).read_text())):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value.startswith("clar.") and module_file(node.value):
+                found.add(node.value)
+        elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.split(".")[0] == "clar")
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             if node.module.split(".")[0] != "clar":
@@ -61,10 +65,10 @@ def executed(name: str) -> set[Path]:
     return {f for f in files if f is not None}
 
 
-def closure(script: Path) -> set[Path]:
-    """Every clar file that importing ``script`` runs, transitively."""
+def closure(*scripts: Path) -> set[Path]:
+    """Every clar file that importing ``scripts`` runs, transitively."""
     seen: set[Path] = set()
-    todo = [script]
+    todo = list(scripts)
     while todo:
         path = todo.pop()
         for name in imports(path):
@@ -94,7 +98,11 @@ def test_stage_deps_cover_every_clar_module_it_imports(name):
     script = stage_script(stage)
     deps = [d for d in stage["deps"] if "${" not in d]
     assert str(script) in deps, f"{name}: its script {script} is not among its deps"
-    needed = closure(script)
+    # A folder among the deps says that any of its modules may run (the registry imports a
+    # loader by name): what those import is needed too.
+    folders = [ROOT / d for d in deps if d.startswith("clar") and (ROOT / d).is_dir()]
+    loaded = [p.relative_to(ROOT) for folder in folders for p in folder.rglob("*.py")]
+    needed = closure(script, *loaded) | set(loaded)
     missing = sorted(str(f) for f in needed if not covered(f, deps))
     assert not missing, f"{name}: dvc.yaml deps lack {missing}"
     # ... and lists none it does not import, so an edit elsewhere does not rerun it.

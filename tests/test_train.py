@@ -190,7 +190,8 @@ from clar.train import train
 sys.path.insert(0, {tests!r})
 from test_train import FEATURES, TRAIN
 run = Run("tones", "spectrogram", "hybrid", 50.0, 0, ("fade", "time_mask"))
-train(run, Store.open({store!r}), TRAIN.model_copy(update={{"epochs": 8}}), AugmentParams(), FEATURES,
+params = TRAIN.model_copy(update={{"epochs": 8}})
+train(run, Store.open({store!r}), params, AugmentParams(), FEATURES,
       Path(sys.argv[1]), Path(sys.argv[2]), progress=False)
 """
 

@@ -26,7 +26,8 @@ are silent:
   default is ``std = 0.01`` (variance 1e-4), not variance 0.01. (The official ``time_masking``
   also flips its own inner coin, so there it hits a quarter of the views, not half.)
 - noise: white, pink (1/f power, -3 dB/octave) or brown (1/f^2, -6 dB/octave) noise, shaped from
-  white Gaussian noise in the rFFT domain, scaled so that the realised noise has exactly the drawn
+  white Gaussian noise in the rFFT domain (:func:`clar.noise.coloured_noise`, which the
+  generated stand-in data sets share), scaled so that the realised noise has exactly the drawn
   SNR against the clip's mean power; SNR uniform in [0, 20] dB.
 - fade: shapes as ``torchaudio.transforms.Fade`` defines them; the paper's three by default (the
   official code also draws quarter-sine and half-sine, available through ``shapes=``).

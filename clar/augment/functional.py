@@ -22,6 +22,7 @@ from torch import Tensor, nn
 
 from clar.augment.vocoder import HOP_LENGTH, N_FFT, istft, phase_vocoder, pitch_ratio, stft
 from clar.errors import ClarError
+from clar.noise import coloured_noise
 from clar.vocabulary import FADE_SHAPES, NOISE_COLOURS
 
 # --------------------------------------------------------------------------------------------
@@ -355,24 +356,6 @@ def draw_noise(
     )
 
 
-def coloured_noise(colour: Tensor, length: int, generator: torch.Generator) -> Tensor:
-    """Zero-mean noise with unit mean power, [B, length] float32 on the generator's device.
-
-    White Gaussian noise, shaped in the rFFT domain by amplitude ``f**(-k/2)`` for colour
-    index ``k`` (power 1/f^k: white 0, pink -3 dB/octave, brown -6 dB/octave). The DC bin is
-    dropped, where 1/f diverges.
-    """
-    device = generator.device
-    white = torch.randn(colour.shape[0], length, generator=generator, device=device)
-    spectrum = torch.fft.rfft(white, dim=-1)
-    freq = torch.arange(spectrum.shape[-1], device=device, dtype=torch.float32).clamp(min=1)
-    exponent = -0.5 * colour.to(device=device, dtype=torch.float32)[:, None]
-    gain = torch.pow(freq[None, :], exponent)
-    gain[:, 0] = 0.0
-    shaped = torch.fft.irfft(spectrum * gain, n=length, dim=-1)
-    return shaped / shaped.pow(2).mean(dim=-1, keepdim=True).sqrt().clamp(min=1e-12)
-
-
 def noise(
     waveform: Tensor,
     generator: torch.Generator | None = None,
@@ -400,7 +383,9 @@ def noise(
     if draw is None:
         draw = draw_noise(batch, generator, min_snr_db, max_snr_db, colours)
     with _float32_dsp(waveform) as x:
-        unit = coloured_noise(draw.colour, length, generator).to(x.device)
+        white = torch.randn(batch, length, generator=generator, device=generator.device)
+        # A colour's index is its spectral exponent: 0 white, 1 pink, 2 brown.
+        unit = coloured_noise(white, draw.colour.to(white.device, torch.float32)).to(x.device)
         signal_power = x.pow(2).mean(dim=-1, keepdim=True)
         snr = draw.snr_db.to(device=x.device, dtype=torch.float32)[:, None]
         out = x + unit * torch.sqrt(signal_power * torch.pow(10.0, -snr / 10))

@@ -1,4 +1,4 @@
-"""The registry of data sets: what each one is, where it comes from, and which loader reads it.
+"""The registry of loaders: which module reads each kind of data set, and the options it takes.
 
 A *kind* is a loader module with two functions, ``obtain(raw_dir, *, progress, **options) -> root``
 (download, verify and extract, or generate) and ``list_items(root, **options) -> list[Item]``.
@@ -6,7 +6,7 @@ The options a kind accepts are the keyword arguments of those two functions, so 
 signature is the one place they are defined; params.yaml may set any of them per data set.
 
 A *data set* is a named use of a kind (``esc10`` is kind ``esc50`` with ``esc10: true``). The
-built-in ones are listed in :data:`DATASETS`; users add their own under ``datasets:`` in
+built-in ones are described in :mod:`clar.data.catalog`; users add their own under ``datasets:`` in
 params.yaml, usually with ``kind: folder``.
 """
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -35,111 +34,6 @@ KINDS = {
 # Arguments the pipeline supplies itself, besides the first (the folder to work in); everything
 # else in a loader's signature is an option.
 _SUPPLIED = {"progress", "clip_seconds"}
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """What a built-in data set is. ``options`` are the loader options that define it."""
-
-    name: str
-    kind: str
-    task: str
-    clip_seconds: float
-    splits: str
-    source: str
-    license: str
-    options: dict[str, Any]
-    stands_in_for: str | None = None
-
-
-DATASETS = {
-    spec.name: spec
-    for spec in (
-        DatasetSpec(
-            "speech",
-            "embedded",
-            "keyword (10 Speech Commands words)",
-            1.0,
-            "generated per split",
-            "espeak-ng voices via the espeakng-loader wheel",
-            "generated on your machine; espeak-ng is GPL-3.0-or-later",
-            {"generator": "speech"},
-            stands_in_for="Speech Commands",
-        ),
-        DatasetSpec(
-            "music",
-            "embedded",
-            "instrument family (NSynth's 11)",
-            2.0,
-            "generated per split",
-            "TimGM6mb.sf2 General MIDI SoundFont shipped with pretty_midi",
-            "generated on your machine; TimGM6mb.sf2 is GPL-2.0 (Tim Brechbill)",
-            {"generator": "music"},
-            stands_in_for="NSynth",
-        ),
-        DatasetSpec(
-            "environment",
-            "embedded",
-            "environmental sound (10 classes)",
-            2.0,
-            "generated per split",
-            "procedural synthesis in clar.data.embedded.environment",
-            "generated on your machine",
-            {"generator": "environment"},
-            stands_in_for="ESC-10/ESC-50",
-        ),
-        DatasetSpec(
-            "sc09",
-            "speechcommands",
-            "keyword (the 10 digits)",
-            1.0,
-            "official validation_list.txt / testing_list.txt",
-            "Speech Commands v0.02 tarball (download.tensorflow.org)",
-            "CC BY 4.0",
-            {"words": "digits"},
-        ),
-        DatasetSpec(
-            "speechcommands",
-            "speechcommands",
-            "keyword (35 words)",
-            1.0,
-            "official validation_list.txt / testing_list.txt",
-            "Speech Commands v0.02 tarball (download.tensorflow.org)",
-            "CC BY 4.0",
-            {"words": "all"},
-        ),
-        DatasetSpec(
-            "nsynth",
-            "nsynth",
-            "instrument family (11)",
-            4.0,
-            "official train / valid / test",
-            "NSynth jsonwav tarballs (download.magenta.tensorflow.org)",
-            "CC BY 4.0",
-            {},
-        ),
-        DatasetSpec(
-            "esc10",
-            "esc50",
-            "environmental sound (10)",
-            5.0,
-            "folds 1-3 train, 4 valid, 5 test",
-            "ESC-50 GitHub archive, pinned commit",
-            "CC BY-NC 3.0 (ESC-10: CC BY 3.0)",
-            {"esc10": True},
-        ),
-        DatasetSpec(
-            "esc50",
-            "esc50",
-            "environmental sound (50)",
-            5.0,
-            "folds 1-3 train, 4 valid, 5 test",
-            "ESC-50 GitHub archive, pinned commit",
-            "CC BY-NC 3.0",
-            {"esc10": False},
-        ),
-    )
-}
 
 
 def loader(kind: str) -> ModuleType:

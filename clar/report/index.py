@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from clar.data.registry import DATASETS
+from clar.data.catalog import DATASETS
 from clar.report import files
 from clar.report.aggregate import Data, ordered
 from clar.report.claims import NOT_SUPPORTED, PARTLY, SUPPORTED, UNJUDGED, Claim

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from clar.data.registry import DATASETS
+from clar.data.catalog import DATASETS
 from clar.layout import INFO_FILE, STAGE_FILE, STAGES
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clar.data.embedded import (
+from clar.data.embedded.dsp import (
     SAMPLE_RATE,
     add_noise,
     bandpass,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clar.data.embedded import SAMPLE_RATE, add_noise, normalise, place, random_eq
+from clar.data.embedded.dsp import SAMPLE_RATE, add_noise, normalise, place, random_eq
 from clar.data.embedded.soundfont import SoundFont, load, render_note
 from clar.errors import ClarError
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clar.data.embedded import (
+from clar.data.embedded.dsp import (
     SAMPLE_RATE,
     add_noise,
     normalise,
