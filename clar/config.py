@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from clar import layout
-from clar.errors import ClarError
+from clar.errors import ClarError, invalid
 from clar.vocabulary import (
     AUGMENTATIONS,
     DEVICES,
@@ -271,15 +271,13 @@ def _one_line(error: ValidationError, source: Path) -> ClarError:
         allowed = _ALLOWED[kind](first.get("ctx", {}))
     else:
         allowed = _TYPES.get(kind, first["msg"])
-    return ClarError(f"{source}: {key} = {first['input']!r} is invalid; allowed: {allowed}")
+    return invalid(source, key, first["input"], allowed)
 
 
 def _check_members(source: Path, key: str, values: tuple, allowed: tuple) -> None:
     for i, value in enumerate(values):
         if value not in allowed:
-            raise ClarError(
-                f"{source}: {key}[{i}] = {value!r} is invalid; allowed: {', '.join(allowed)}"
-            )
+            raise invalid(source, f"{key}[{i}]", value, ", ".join(allowed))
 
 
 def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params:
@@ -299,20 +297,14 @@ def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params
     _check_members(source, "augmentation_study.datasets", study.datasets, params.data.names)
     features, augment = params.features, params.augment
     if features.f_max > params.prepare.sample_rate / 2 or features.f_min >= features.f_max:
-        raise ClarError(
-            f"{source}: features.f_max = {features.f_max!r} is invalid; allowed: above f_min "
-            f"({features.f_min:g}) and at most prepare.sample_rate / 2"
-        )
-    if augment.stretch_min_rate > augment.stretch_max_rate:
-        raise ClarError(
-            f"{source}: augment.stretch_min_rate = {augment.stretch_min_rate!r} is invalid; "
-            "allowed: at most stretch_max_rate"
-        )
-    if augment.noise_min_snr_db > augment.noise_max_snr_db:
-        raise ClarError(
-            f"{source}: augment.noise_min_snr_db = {augment.noise_min_snr_db!r} is invalid; "
-            "allowed: at most noise_max_snr_db"
-        )
+        allowed = f"above f_min ({features.f_min:g}) and at most prepare.sample_rate / 2"
+        raise invalid(source, "features.f_max", features.f_max, allowed)
+    for low, high in (
+        ("stretch_min_rate", "stretch_max_rate"),
+        ("noise_min_snr_db", "noise_max_snr_db"),
+    ):
+        if getattr(augment, low) > getattr(augment, high):
+            raise invalid(source, f"augment.{low}", getattr(augment, low), f"at most {high}")
     return params
 
 

@@ -90,6 +90,9 @@ def edited(raw, path: str, value):
         ("augmentation_study.combos", ["fade+echo"], ["augmentation_study.combos[0]", "'echo'"]),
         ("augmentation_study.datasets", ["esc50"], ["augmentation_study.datasets[0]", "'esc50'"]),
         ("augment.probability", 1.5, ["augment.probability", "1.5"]),
+        ("augment.stretch_min_rate", 2.0, ["augment.stretch_min_rate", "at most stretch_max"]),
+        ("augment.noise_min_snr_db", 30, ["augment.noise_min_snr_db", "at most noise_max"]),
+        ("features.f_max", 9000, ["features.f_max", "9000", "sample_rate / 2"]),
     ],
 )
 def test_bad_values_name_key_value_and_allowed(raw, path, value, pieces):

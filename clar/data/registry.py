@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from clar.data.item import Item
-from clar.errors import ClarError
+from clar.errors import ClarError, invalid
 from clar.layout import PARAMS
 
 KINDS = {
@@ -59,9 +59,7 @@ def resolve_options(name: str, kind: str, options: Mapping[str, Any]) -> dict[st
     code. Raises a one-line :class:`ClarError` naming the key and what is allowed.
     """
     if kind not in KINDS:
-        raise ClarError(
-            f"{PARAMS}: datasets.{name}.kind = {kind!r} is invalid; allowed: {', '.join(KINDS)}"
-        )
+        raise invalid(PARAMS, f"datasets.{name}.kind", kind, ", ".join(KINDS))
     defaults = option_defaults(kind)
     for key in options:
         if key not in defaults:
