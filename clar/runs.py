@@ -162,13 +162,14 @@ def read_run_info(run_dir: Path) -> dict:
     return read_json(run_dir / RUN_FILE)
 
 
-def write_history(history: list[dict], path: Path) -> None:
-    """Per-epoch metrics as TSV (every key that any epoch has; blank where an epoch has none)."""
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    """``history.tsv``: per-epoch metrics (every key that any epoch has; blank where an epoch
+    has none)."""
     keys = list(dict.fromkeys(k for row in history for k in row))
     lines = ["\t".join(keys)]
     for row in history:
         lines.append("\t".join("" if k not in row else f"{row[k]:.6g}" for k in keys))
-    write_text(path, "\n".join(lines) + "\n")
+    write_text(run_dir / HISTORY_FILE, "\n".join(lines) + "\n")
 
 
 def read_history(run_dir: Path) -> pd.DataFrame:

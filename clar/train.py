@@ -233,5 +233,5 @@ def train(
             "fingerprint": stamp,
         },
     )
-    runs.write_history(history, out_dir / runs.HISTORY_FILE)
+    runs.write_history(out_dir, history)
     return history

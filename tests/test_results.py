@@ -67,7 +67,7 @@ def _write_run(root: Path, experiment: str, run: runs.Run, history: list[dict] |
     folder.mkdir(parents=True)
     runs.write_run_info(folder, {"run": asdict(run), "classes": CLASSES})
     if history is not None:
-        runs.write_history(history, folder / runs.HISTORY_FILE)
+        runs.write_history(folder, history)
     classifier = None if run.label_free else {"accuracy": 0.7, "macro_f1": 0.65}
     runs.write_evaluation(
         folder,
