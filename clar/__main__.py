@@ -1,15 +1,17 @@
 """``python -m clar data``: the data sets and their status.
 ``python -m clar params [group=option ...]``: compose conf/ into params.yaml.
+``python -m clar export RUN_DIR OUT_FILE``: one file with a run's encoder, for :mod:`clar.hear`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 import yaml
 
-from clar import layout
+from clar import hear, layout
 from clar.cli import run
 from clar.config import compose, load_params
 from clar.data.catalog import DATASETS
@@ -64,9 +66,15 @@ def main(argv: list[str]) -> None:
     sub.add_parser("data", help="list the data sets and their status")
     p = sub.add_parser("params", help="compose conf/ into params.yaml")
     p.add_argument("overrides", nargs="*", help="e.g. loss=hybrid data=esc10 profile=paper")
+    e = sub.add_parser("export", help="write a run's encoder into one file for clar.hear")
+    e.add_argument("run_dir", type=Path, help="a finished run folder under runs/")
+    e.add_argument("out_file", type=Path, help="the file to write, e.g. encoder.pt")
     args = parser.parse_args(argv)
     if args.command == "data":
         list_datasets()
+    elif args.command == "export":
+        meta = hear.export(args.run_dir, args.out_file)
+        print(f"{args.out_file}: the {meta['input']} encoder of {args.run_dir}")
     else:
         write_params(args.overrides)
 

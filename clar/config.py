@@ -138,14 +138,25 @@ class EvaluateParams(Section):
     batch_size: int = Field(ge=2)
 
 
+Fraction = Annotated[float, Field(gt=0, le=100)]
+
+
 class GridParams(Section):
     """The E2-E4 grid: data sets x inputs x objectives x fractions x seeds, and the
-    augmentations of every grid run's views."""
+    augmentations of every grid run's views.
+
+    ``fractions`` is per input: E2 needs both inputs at 100 % only, E3 and E4 need the low
+    fractions, and on a CPU the raw encoder costs several times the spectrogram one.
+    """
 
     inputs: tuple[Input, ...] = Field(min_length=1)
-    fractions: tuple[Annotated[float, Field(gt=0, le=100)], ...] = Field(min_length=1)
+    fractions: Mapping[Input, tuple[Fraction, ...]]
     seeds: tuple[Count, ...] = Field(min_length=1)
     augmentations: tuple[Augmentation, ...]
+
+    def fractions_for(self, input: str) -> tuple[float, ...]:
+        """The label fractions the grid trains and scores ``input`` runs at, ascending."""
+        return tuple(sorted(self.fractions[input]))
 
 
 class AugmentationStudyParams(Section):
@@ -293,6 +304,11 @@ def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params
     # What one section may say depends on another: checked once the sections are typed.
     defined = tuple(params.datasets)
     _check_members(source, "data.names", params.data.names, defined)
+    for input in params.grid.inputs:
+        if not params.grid.fractions.get(input):
+            raise invalid(
+                source, f"grid.fractions.{input}", None, "a list of label fractions in (0, 100]"
+            )
     study = params.augmentation_study
     _check_members(source, "augmentation_study.datasets", study.datasets, params.data.names)
     features, augment = params.features, params.augment

@@ -2,7 +2,8 @@
 
 - E2-E4, the grid (:func:`grid_cell`): one run per data set, input, objective, label fraction
   and seed. Objectives that use labels train once per fraction; the label-free one trains once
-  and its frozen encoder is scored at every fraction.
+  per seed and its frozen encoder is scored at every fraction. A cell (data set, input,
+  objective) holds all its seeds: the seeds are what the report's intervals resample.
 - E1, the augmentation study (:func:`augmentation_study`): contrastive training with each
   single augmentation and each pair, scored at 100 % labels.
 
@@ -22,7 +23,7 @@ from clar.data.store import Store
 from clar.probe import evaluate
 from clar.runs import Run
 from clar.train import pick_device, train
-from clar.vocabulary import CONTRASTIVE, FULL_FRACTION, OWN_CLASSIFIER
+from clar.vocabulary import CONTRASTIVE, FULL_FRACTION, LABEL_FREE, OWN_CLASSIFIER
 
 
 def train_and_evaluate(
@@ -49,7 +50,7 @@ def train_and_evaluate(
     model, info, features = runs.load_model(out, device)
     for fraction in fractions:
         began = time.perf_counter()
-        scored = evaluate(
+        scored, predictions = evaluate(
             model,
             store,
             features_dir,
@@ -62,6 +63,7 @@ def train_and_evaluate(
         )
         result = {"run": info["run"], **scored, "seconds": round(time.perf_counter() - began, 2)}
         runs.write_evaluation(out, result)
+        runs.write_predictions(out, fraction, predictions)
         print(
             f"{out}: {len(history)} epochs; at {fraction:g} % labels the evaluation head "
             f"scores {result['evaluation_head']['accuracy']:.3f} on the test split"
@@ -69,14 +71,21 @@ def train_and_evaluate(
     return out
 
 
-def grid_cell(
-    params: Params, dataset: str, input: str, objective: str, fraction: float | None, seed: int
-) -> Path:
-    """One run of the E2-E4 grid, trained and scored; ``fraction`` is None for label-free
-    objectives, which are scored at every fraction of ``grid.fractions``."""
-    run = runs.grid_run(dataset, input, objective, fraction, seed, params.grid.augmentations)
-    fractions = params.grid.fractions if run.label_free else (run.fraction,)
-    return train_and_evaluate(params, run, runs.GRID, fractions)
+def grid_cell(params: Params, dataset: str, input: str, objective: str) -> Path:
+    """One cell of the E2-E4 grid, every seed of ``grid.seeds`` trained and scored; returns the
+    cell's folder.
+
+    Objectives that use labels train one run per label fraction of the input; label-free ones
+    train one run per seed, scored at every fraction.
+    """
+    fractions = params.grid.fractions_for(input)
+    for seed in params.grid.seeds:
+        for fraction in (None,) if objective in LABEL_FREE else fractions:
+            run = runs.grid_run(
+                dataset, input, objective, fraction, seed, params.grid.augmentations
+            )
+            train_and_evaluate(params, run, runs.GRID, fractions if run.label_free else (fraction,))
+    return runs.cell_folder(dataset, input, objective)
 
 
 def augmentation_study(params: Params, dataset: str) -> Path:

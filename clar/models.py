@@ -166,12 +166,17 @@ class ResNet(nn.Module):
                 if isinstance(m, BasicBlock):
                     nn.init.zeros_(m.bn2.weight)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``[B, in_channels, *L] -> [B, out_dim]``."""
+    def feature_map(self, x: Tensor) -> Tensor:
+        """The last stage's output before global pooling: ``[B, in_channels, *L] ->
+        [B, out_dim, *L']``, each axis about 32 times shorter (``forward`` pools it)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         for name in self.stage_names:
             x = getattr(self, name)(x)
-        return torch.flatten(self.avgpool(x), 1)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``[B, in_channels, *L] -> [B, out_dim]``."""
+        return torch.flatten(self.avgpool(self.feature_map(x)), 1)
 
 
 class ResNet2d(ResNet):

@@ -181,6 +181,22 @@ def encoder_inputs(
     return model.embed, waveforms if waveforms is not None else store.waveforms(split, device)
 
 
+def labelled_counts(store: Store, labelled: Tensor) -> dict:
+    """The labelled training clips a fraction really gives: count and share (percent of the
+    training split), overall and per class. Small classes round up to at least one clip, so the
+    real share can be well above the nominal fraction."""
+    labels = store.labels("train")
+    mask = labelled.cpu()
+    per_class = torch.bincount(labels[mask], minlength=len(store.classes))
+    sizes = torch.bincount(labels, minlength=len(store.classes))
+    return {
+        "clips": int(mask.sum()),
+        "share": round(100.0 * float(mask.sum()) / len(labels), 4),
+        "per_class": dict(zip(store.classes, per_class.tolist(), strict=True)),
+        "class_sizes": dict(zip(store.classes, sizes.tolist(), strict=True)),
+    }
+
+
 def evaluate(
     model: Model,
     store: Store,
@@ -191,9 +207,13 @@ def evaluate(
     device: torch.device,
     seed: int,
     own_classifier: bool,
-) -> dict:
+) -> tuple[dict, dict[str, np.ndarray]]:
     """Score a trained model at a label fraction: the evaluation head, and the model's own
-    classifier when ``own_classifier``. Returns the metrics (JSON-serialisable)."""
+    classifier when ``own_classifier``.
+
+    Returns the metrics (JSON-serialisable) and the per-clip test predictions (the arrays of
+    :func:`clar.runs.write_predictions`).
+    """
     n_classes = len(store.classes)
     embedded = {}
     for split in SPLITS:
@@ -214,16 +234,26 @@ def evaluate(
         seed=seed,
     )
     with torch.no_grad():
-        head_scores = scores(head(test_h).argmax(1), labels["test"], n_classes)
+        logits = head(test_h).float()
+    head_scores = scores(logits.argmax(1), labels["test"], n_classes)
+    predictions = {
+        "clip": store.rows("test")["source"].to_numpy().astype(str),
+        "label": labels["test"].cpu().numpy(),
+        "predicted": logits.argmax(1).cpu().numpy(),
+        "logits": logits.cpu().numpy().astype(np.float32),
+    }
     result = {
         "fraction": fraction,
-        "labelled_clips": int(labelled.sum()),
+        "labelled": labelled_counts(store, labelled),
+        "test_clips": len(predictions["label"]),
         "classes": store.classes,
         "evaluation_head": {**head_scores, **selection, "kind": params.head},
         "classifier": None,
     }
     if own_classifier:
         clips = store.waveforms("test", device)
-        outputs = embed_all(model.logits, clips, params.batch_size, device)
+        outputs = embed_all(model.logits, clips, params.batch_size, device).float()
         result["classifier"] = scores(outputs.argmax(1), labels["test"], n_classes)
-    return result
+        predictions["classifier_predicted"] = outputs.argmax(1).cpu().numpy()
+        predictions["classifier_logits"] = outputs.cpu().numpy().astype(np.float32)
+    return result, predictions

@@ -1,14 +1,19 @@
 """What a run is: one point of the paper's experiments, its name, its folders and its files.
 
-A run folder ``runs/<experiment>/<data set>/<name>/`` holds:
+A run folder (:func:`folder`) holds:
 
 - ``model.pt``: the trained network's state dict;
 - ``run.json``: the run's identity and everything it was trained with (:func:`write_run_info`);
 - ``history.tsv``: per-epoch loss, learning rate, clips per second, held-out accuracy;
-- ``evaluation-f<fraction>.json``: the evaluation head's scores at a label fraction.
+- ``evaluation-f<fraction>.json``: the evaluation head's scores at a label fraction, and the
+  labelled clips it was fitted on (count and share, per class);
+- ``predictions-f<fraction>.npz``: its per-clip test predictions, what the report's paired
+  intervals resample (:func:`write_predictions`).
 
-Its checkpoint lives in the twin folder under ``checkpoints/``; a run started again with the same
-fingerprint resumes from it. Stages, training and the report take names and paths from here.
+Its checkpoint lives in the twin folder under ``checkpoints/``, which is not a DVC output (an
+uncached output would keep the stage out of the run-cache); a run started again with the same
+fingerprint (parameters, data and code) resumes from it. Stages, training and the report take
+names and paths from here.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import json
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel
@@ -38,6 +44,7 @@ RUN_FILE = "run.json"
 HISTORY_FILE = "history.tsv"
 CHECKPOINT_FILE = "checkpoint.pt"
 EVALUATION_GLOB = "evaluation-f*.json"
+PREDICTIONS_GLOB = "predictions-f*.npz"
 
 
 @dataclass(frozen=True)
@@ -90,12 +97,12 @@ def grid_run(
 
 
 def name(run: Run, experiment: str) -> str:
-    """The run's folder name within its data set: ``spectrogram-hybrid-f10-s0`` or
-    ``spectrogram-contrastive-s0`` (grid), ``fade+time_mask`` (augmentation study)."""
+    """The run's folder name within its data set (augmentation study: ``fade+time_mask``) or
+    within its grid cell (``f10-s0``; label-free runs, which train on no labels: ``s0``)."""
     if experiment == AUGMENTATION:
         return run.views
-    fraction = "" if run.label_free else f"-f{run.fraction:g}"
-    return f"{run.input}-{run.objective}{fraction}-s{run.seed}"
+    fraction = "" if run.label_free else f"f{run.fraction:g}-"
+    return f"{fraction}s{run.seed}"
 
 
 def experiment_folder(experiment: str, dataset: str, root: Path = layout.RUNS) -> Path:
@@ -103,13 +110,22 @@ def experiment_folder(experiment: str, dataset: str, root: Path = layout.RUNS) -
     return root / experiment / dataset
 
 
+def cell_folder(dataset: str, input: str, objective: str, root: Path = layout.RUNS) -> Path:
+    """``runs/grid/<data set>/<input>-<objective>``: one grid cell, the output of one stage
+    (every fraction and seed of the cell)."""
+    return experiment_folder(GRID, dataset, root) / f"{input}-{objective}"
+
+
 def folder(run: Run, experiment: str, root: Path = layout.RUNS) -> Path:
-    """``runs/<experiment>/<data set>/<name>``: the run's outputs."""
+    """The run's outputs: ``runs/grid/<data set>/<input>-<objective>/<name>`` or
+    ``runs/augmentation/<data set>/<name>``."""
+    if experiment == GRID:
+        return cell_folder(run.dataset, run.input, run.objective, root) / name(run, experiment)
     return experiment_folder(experiment, run.dataset, root) / name(run, experiment)
 
 
 def checkpoint_folder(run: Run, experiment: str) -> Path:
-    """The run's checkpoint, outside its outputs (a DVC ``persist`` output)."""
+    """The run's checkpoint folder, ``checkpoints/...`` beside ``runs/...``."""
     return folder(run, experiment, layout.CHECKPOINTS)
 
 
@@ -135,13 +151,20 @@ def save(obj: object, path: Path) -> None:
 
 
 def load_checkpoint(folder: Path, stamp: str) -> dict | None:
-    """The checkpoint in ``folder`` if it was written with the fingerprint ``stamp``."""
+    """The checkpoint in ``folder`` if it was written with the fingerprint ``stamp``.
+
+    One written with another fingerprint (other code, parameters or data) is ignored, and a
+    line says so: resuming it would report numbers the current code did not produce.
+    """
     path = folder / CHECKPOINT_FILE
     if not path.exists():
         return None
     # On the CPU first: a generator's state must be a CPU tensor; the rest is copied over.
     state = torch.load(path, map_location="cpu", weights_only=False)
-    return state if state["fingerprint"] == stamp else None
+    if state["fingerprint"] != stamp:
+        print(f"{path}: written by other code, parameters or data; training from scratch")
+        return None
+    return state
 
 
 def save_checkpoint(folder: Path, state: dict) -> None:
@@ -179,6 +202,31 @@ def read_history(run_dir: Path) -> pd.DataFrame:
 
 def write_evaluation(run_dir: Path, result: dict) -> None:
     write_json(run_dir / evaluation_file(result["fraction"]), result)
+
+
+def predictions_file(fraction: float) -> str:
+    return f"predictions-f{fraction:g}.npz"
+
+
+def write_predictions(run_dir: Path, fraction: float, predictions: dict[str, np.ndarray]) -> None:
+    """``predictions-f<fraction>.npz``: one row per test clip, in the split's manifest order.
+
+    Keys: ``clip`` (str ``[N]``, the clip's id in the data set), ``label`` (int64 ``[N]``),
+    ``predicted`` and ``logits`` (int64 ``[N]``, float32 ``[N, C]``: the evaluation head), and
+    for runs with a classifier of their own ``classifier_predicted`` / ``classifier_logits``.
+    """
+    write_atomic(run_dir / predictions_file(fraction), lambda tmp: _savez(tmp, predictions))
+
+
+def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    # np.savez appends ".npz" to a name without it; an open file keeps the temporary name.
+    with open(path, "wb") as f:
+        np.savez_compressed(f, **arrays)
+
+
+def read_predictions(run_dir: Path, fraction: float) -> dict[str, np.ndarray]:
+    with np.load(run_dir / predictions_file(fraction), allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
 
 
 def evaluations(root: Path, experiment: str) -> list[dict]:

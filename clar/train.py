@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from clar import runs
+from clar import runs, sources
 from clar.augment.transforms import augment
 from clar.config import AugmentParams, FeatureParams, TrainParams
 from clar.data.store import Store
@@ -139,7 +139,10 @@ def train(
     probe_labels = {split: store.labels(split).to(device) for split in probe_inputs}
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    stamp = runs.fingerprint(run, params, augment_params, features, store.info)
+    # The code is part of what a checkpoint's numbers depend on (clar.sources).
+    stamp = runs.fingerprint(
+        run, params, augment_params, features, store.info, sources.digest(__name__)
+    )
     history: list[dict] = []
     start = 0
     state = runs.load_checkpoint(checkpoint_dir, stamp)

@@ -1,5 +1,5 @@
-"""train@... and pretrain@...: one run of the E2-E4 grid, trained, then scored by the
-evaluation head at its label fraction (label-free objectives: at every fraction)."""
+"""train@... and pretrain@...: one cell of the E2-E4 grid (data set, input, objective), every
+seed and label fraction of it trained, then scored by the evaluation head."""
 
 import argparse
 
@@ -7,6 +7,7 @@ from clar import layout
 from clar.cli import record_stage, run
 from clar.config import load_params
 from clar.experiments import grid_cell
+from clar.vocabulary import LABEL_FREE
 
 
 def main(argv: list[str]) -> None:
@@ -14,12 +15,10 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--input", required=True)
     parser.add_argument("--objective", required=True)
-    parser.add_argument("--seed", type=int, required=True)
-    parser.add_argument("--fraction", type=float, help="percent of labels; none: label-free")
     args = parser.parse_args(argv)
     params = load_params()
-    out = grid_cell(params, args.data, args.input, args.objective, args.fraction, args.seed)
-    record_stage(out, layout.PRETRAIN if args.fraction is None else layout.TRAIN)
+    out = grid_cell(params, args.data, args.input, args.objective)
+    record_stage(out, layout.PRETRAIN if args.objective in LABEL_FREE else layout.TRAIN)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ def test_groups_select_what_runs(override, key, expected):
 def test_paper_profile_is_the_papers_scale():
     params = parse_params(compose(ROOT / "conf", ["profile=paper", "data=paper"]))
     assert params.train.width == 1.0
-    assert params.grid.fractions == (1, 10, 20, 50, 100)
+    assert params.grid.fractions_for("raw") == (1, 10, 20, 50, 100)
+    assert params.grid.fractions_for("spectrogram") == (1, 10, 20, 50, 100)
     assert len(params.grid.seeds) == 3
     assert params.train.for_dataset("nsynth").epochs == 120
     assert params.train.for_dataset("esc10").epochs == 2000
@@ -79,8 +80,10 @@ def edited(raw, path: str, value):
             ["fade", "reverb"],
             ["grid.augmentations[1]", "'reverb'", "time_mask"],
         ),
-        ("grid.fractions", [0, 10], ["grid.fractions[0]", "0", "> 0"]),
-        ("grid.fractions", [10, 150], ["grid.fractions[1]", "150", "<= 100"]),
+        ("grid.fractions.raw", [0, 10], ["grid.fractions.raw[0]", "0", "> 0"]),
+        ("grid.fractions.spectrogram", [10, 150], ["grid.fractions.spectrogram[1]", "150"]),
+        ("grid.fractions", {"raw": [100]}, ["grid.fractions.spectrogram", "label fractions"]),
+        ("grid.fractions", {"raw": [100], "mel": [10]}, ["grid.fractions.mel", "spectrogram"]),
         ("train.epochs", -1, ["train.epochs", "-1", ">= 0"]),
         ("train.epochs", 2.5, ["train.epochs", "2.5", "an integer"]),
         ("train.lars", 1, ["train.lars", "true or false"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from itertools import combinations, pairwise
 from pathlib import Path
 
 import numpy as np
@@ -109,6 +110,32 @@ def test_regenerating_replaces_old_folder_and_honours_clip_seconds(tmp_path: Pat
     assert all(sf.info(p).frames == 8000 for p in out.rglob("*.wav"))
 
 
+def test_generated_clips_are_reused_only_for_the_same_settings_and_code(tmp_path: Path) -> None:
+    import json
+
+    def obtain() -> Path:
+        return embedded.obtain(
+            tmp_path,
+            generator="environment",
+            clips_per_class={"valid": 1},
+            clip_seconds=0.1,
+            progress=False,
+        )
+
+    root = obtain()
+    stamp = root / embedded.STAMP
+    marker = root / "kept.txt"
+    marker.write_text("a generated folder that is reused keeps this file")
+    obtain()
+    assert marker.exists()
+    # The same settings written by other generator code: the clips are made again.
+    settings = json.loads(stamp.read_text())
+    stamp.write_text(json.dumps({**settings, "code": "another version"}))
+    obtain()
+    assert not marker.exists()
+    assert json.loads(stamp.read_text()) == settings
+
+
 def test_bad_arguments_raise_one_line_errors(tmp_path: Path) -> None:
     with pytest.raises(ClarError, match=r"'noise'.*speech, music, environment"):
         embedded.generate("noise", tmp_path / "x", SMALL, seed=0, progress=False)
@@ -183,9 +210,38 @@ def test_speech_word_is_plausible_audio() -> None:
         assert power[freqs < 4000].sum() > 0.5 * power.sum()
 
 
-def test_espeak_output_does_not_depend_on_what_was_spoken_before() -> None:
-    first, rate = speech.speak("left", "en-us+f2", rate=150, seed=5)
-    speech.speak("right, go, stop", "en+m3", rate=220, seed=1)
-    second, _ = speech.speak("left", "en-us+f2", rate=150, seed=5)
-    assert rate == 22050
-    assert np.array_equal(first, second)
+def _band_levels(audio: np.ndarray, bands: int = 24) -> np.ndarray:
+    """Mean log power in `bands` log-spaced bands from 60 Hz to 8 kHz, clip level removed."""
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / embedded.SAMPLE_RATE)
+    edges = np.geomspace(60.0, 8000.0, bands + 1)
+    levels = np.log10(
+        [power[(freqs >= lo) & (freqs < hi)].mean() + 1e-12 for lo, hi in pairwise(edges)]
+    )
+    return levels - levels.mean()
+
+
+@pytest.mark.parametrize("kind", embedded.KINDS)
+def test_classes_differ_and_clips_within_a_class_vary(kind: str) -> None:
+    """Not degenerate: a simple spectral feature tells the classes apart well above chance
+    (nearest class mean, leave one out), yet no two clips of a class are alike."""
+    labels = embedded.classes(kind)
+    per_class = 4
+    clips = {
+        label: [embedded.render_clip(kind, 0, "train", label, i, 0.5) for i in range(per_class)]
+        for label in labels
+    }
+    for label, group in clips.items():
+        for i, j in combinations(range(per_class), 2):
+            a, b = group[i], group[j]
+            similarity = abs(np.dot(a, b)) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12)
+            assert similarity < 0.9, (kind, label, i, j, similarity)
+    features = np.array([[_band_levels(x) for x in clips[label]] for label in labels])
+    correct = 0
+    for c, i in np.ndindex(len(labels), per_class):
+        others = np.delete(features[c], i, axis=0).mean(axis=0)
+        means = features.mean(axis=1)
+        means[c] = others
+        correct += int(np.argmin(np.linalg.norm(means - features[c, i], axis=1)) == c)
+    accuracy = correct / (len(labels) * per_class)
+    assert accuracy >= 2.5 / len(labels), (kind, accuracy)

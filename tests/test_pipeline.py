@@ -95,3 +95,19 @@ def test_exp_run_with_hybrid_only(project):
     assert (
         ",hybrid," in results and ",supervised," not in results and ",contrastive," not in results
     )
+
+
+def test_going_back_restores_every_stage_from_the_run_cache(project):
+    """A -> B -> A: after an experiment that reruns every training stage, returning to the
+    committed parameters restores all stages from DVC's run-cache; nothing trains again."""
+    root, _ = project
+    sh(root, "git", "checkout", "--", "params.yaml")
+    sh(root, "dvc", "repro")  # A, whatever earlier tests left in the workspace
+    before = (root / "reports/results.csv").read_text()
+    log = sh(root, "dvc", "exp", "run", "-S", "evaluate.epochs=3", "-S", "profile=tiny")
+    assert "Running stage 'train@" in log and "Running stage 'pretrain@" in log
+    sh(root, "git", "checkout", "--", "params.yaml")
+    log = sh(root, "dvc", "repro")
+    assert "Running stage" not in log, log
+    assert "is cached - skipping run" in log
+    assert (root / "reports/results.csv").read_text() == before

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from clar import report
-from clar.report import aggregate, claims, e3, files
+from clar.report import aggregate, claims, e3, files, per_clip, verdicts
 from clar.report.confusions import best_confusions
 from clar.report.statistics import Stat
 from clar.report.tables import MISSING
@@ -23,6 +23,9 @@ FRACTIONS = (1, 10, 100)
 CLASSES = ("yes", "no", "up")
 NAME_TO_OBJECTIVE = {name: key for key, name in aggregate.OBJECTIVE_NAMES.items()}
 CELL = re.compile(r"^(\*\*)?(-?\d+\.\d)(?: ± (\d+\.\d))? \(n=(\d+)\)(\*\*)?$")
+
+
+N_CLIPS = 60  # test clips of the fixture's data sets
 
 
 def _row(**fields: object) -> dict:
@@ -40,42 +43,72 @@ def _row(**fields: object) -> dict:
     return base | fields
 
 
-def make_results(rng: np.random.Generator) -> pd.DataFrame:
-    """Every experiment for two data sets, with random values and a duplicated-seed row."""
-    rows = []
+def evaluation(
+    correct: np.ndarray, valid: float | None = None, **key: object
+) -> tuple[list[dict], dict]:
+    """The results rows (accuracy = share correct, validation accuracy, labelled counts) and the
+    per-clip row of one synthetic evaluation."""
+    fraction = float(key.get("fraction", 100))
+    per_class = max(1, round(fraction / 10))
+    rows = [
+        _row(**key, metric="accuracy", value=float(np.mean(correct))),
+        _row(**key, metric="labelled_clips", value=3 * per_class),
+        _row(**key, metric="labelled_share", value=100 * per_class / 10),
+        _row(**key, metric="labelled_min_per_class", value=per_class),
+        _row(**key, metric="labelled_max_per_class", value=per_class),
+        _row(**key, metric="test_clips", value=len(correct)),
+    ]
+    if valid is not None:
+        rows.append(_row(**key, metric="valid_accuracy", value=valid))
+    clip = {c: _row(**key)[c] for c in per_clip.KEY_COLUMNS}
+    clip |= {"clips": "same-clips", "correct": per_clip.encode(correct)}
+    return rows, clip
+
+
+def draw(rng: np.random.Generator, p: float, n: int = N_CLIPS) -> np.ndarray:
+    return rng.random(n) < p
+
+
+def make_results(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every experiment for two data sets, with random values and a duplicated-seed row; the
+    results table and the per-clip table."""
+    rows, clips = [], []
+
+    def add(correct: np.ndarray, valid: float | None = None, **key: object) -> None:
+        found, clip = evaluation(correct, valid, **key)
+        rows.extend(found)
+        clips.append(clip)
+
     for dataset, seeds in DATASETS.items():
         for seed in seeds:
             for i, a in enumerate(AUGMENTATIONS):
                 for b in AUGMENTATIONS[i:]:
                     # The pair is written in reverse on purpose: "b+a" must land in the same cell.
                     augs = a if a == b else f"{b}+{a}"
-                    rows.append(
-                        _row(
-                            experiment="augmentation",
-                            dataset=dataset,
-                            augmentations=augs,
-                            seed=seed,
-                            value=rng.uniform(0.3, 0.9),
-                        )
+                    add(
+                        draw(rng, rng.uniform(0.3, 0.9)),
+                        rng.uniform(0.3, 0.9),
+                        experiment="augmentation",
+                        dataset=dataset,
+                        augmentations=augs,
+                        seed=seed,
                     )
             for input_ in INPUTS:
                 for objective in aggregate.OBJECTIVES:
                     for fraction in FRACTIONS:
-                        metrics = ["accuracy", "macro_f1"]
+                        key = dict(
+                            dataset=dataset,
+                            input=input_,
+                            objective=objective,
+                            fraction=fraction,
+                            seed=seed,
+                        )
+                        add(draw(rng, rng.uniform(0.2, 0.95)), rng.uniform(0.2, 0.95), **key)
+                        metrics = ["macro_f1"]
                         if objective != "contrastive":
                             metrics.append("classifier_accuracy")
                         for metric in metrics:
-                            rows.append(
-                                _row(
-                                    dataset=dataset,
-                                    input=input_,
-                                    objective=objective,
-                                    fraction=fraction,
-                                    seed=seed,
-                                    metric=metric,
-                                    value=rng.uniform(0.2, 0.95),
-                                )
-                            )
+                            rows.append(_row(**key, metric=metric, value=rng.uniform(0.2, 0.95)))
             for objective, tau in (("contrastive", 4.0), ("hybrid", 1.5)):
                 for epoch in range(1, 9):
                     rows.append(
@@ -102,7 +135,7 @@ def make_results(rng: np.random.Generator) -> pd.DataFrame:
                             value=float(rng.integers(0, 10) + 20 * (true == pred)),
                         )
                     )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), pd.DataFrame(clips)
 
 
 RUN_INFO = {
@@ -129,17 +162,31 @@ RUN_INFO = {
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    # Through a CSV, as the report stage reads it: ints become floats, empty cells NaN.
-    path = tmp_path_factory.mktemp("csv") / "results.csv"
-    make_results(np.random.default_rng(1)).to_csv(path, index=False)
-    return pd.read_csv(path)
+def tables_(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, pd.DataFrame]:
+    # Through CSVs, as the report stage reads them: ints become floats, empty cells NaN.
+    folder = tmp_path_factory.mktemp("csv")
+    results, clips = make_results(np.random.default_rng(1))
+    results.to_csv(folder / "results.csv", index=False)
+    clips.to_csv(folder / "per_clip.csv", index=False)
+    return pd.read_csv(folder / "results.csv"), pd.read_csv(folder / "per_clip.csv", dtype=str)
 
 
 @pytest.fixture(scope="module")
-def rendered(results: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def results(tables_: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    return tables_[0]
+
+
+@pytest.fixture(scope="module")
+def clips(tables_: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    return tables_[1]
+
+
+@pytest.fixture(scope="module")
+def rendered(
+    results: pd.DataFrame, clips: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
     out = tmp_path_factory.mktemp("reports")
-    written = report.render(results, RUN_INFO, out)
+    written = report.render(results, RUN_INFO, out, clips)
     assert sorted(p.name for p in written) == sorted(files.RENDERED)
     return out
 
@@ -148,7 +195,9 @@ def rendered(results: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def expected(results: pd.DataFrame, **where: object) -> tuple[float, float, int]:
-    """Mean, sample std and n in % over seeds of the rows matching ``where`` (seed-mean first)."""
+    """Mean, sample std and n in % over seeds of the rows matching ``where`` (seed-mean first);
+    the metric is accuracy unless ``where`` names one."""
+    where = {"metric": "accuracy"} | where
     mask = np.ones(len(results), dtype=bool)
     for column, value in where.items():
         mask &= (results[column] == value).to_numpy()
@@ -224,15 +273,39 @@ def test_stat_format() -> None:
 # ---- tables ---------------------------------------------------------------------------------
 
 
+DIFF = re.compile(r"^([+−]\d+\.\d) \[([+−]\d+\.\d), ([+−]\d+\.\d)\] ([▲▼○])$")
+
+
+def parse_diff(text: str) -> tuple[float, float, float, str]:
+    """``+5.2 [+1.1, +9.0] ▲`` -> (5.2, 1.1, 9.0, "▲")."""
+    match = DIFF.match(text)
+    assert match, f"unexpected difference cell {text!r}"
+    diff, low, high, mark = match.groups()
+    number = [float(v.replace("−", "-")) for v in (diff, low, high)]
+    return number[0], number[1], number[2], mark
+
+
+def assert_difference(text: str, want: float) -> None:
+    diff, low, high, mark = parse_diff(text)
+    assert diff == pytest.approx(want, abs=0.05 + 1e-9)
+    assert low <= diff <= high
+    expected_mark = "▲" if low > 0 else "▼" if high < 0 else "○"
+    assert mark == expected_mark
+
+
 def test_e3_cells_equal_the_rows_they_summarise(rendered: Path, results: pd.DataFrame) -> None:
     metric_of = {title: metric for metric, title, _ in e3.E3_METRICS}
     found = tables((rendered / "e3_label_fractions.md").read_text())
-    # 2 data sets x 2 inputs x 3 metrics
-    assert len(found) == 12
-    for (section, subsection), header, body in found:
+    cells_ = [t for t in found if t[1][0] == "objective"]
+    differences = [t for t in found if t[1][0] != "objective"]
+    # 2 data sets x 2 inputs x 3 metrics, and the differences under the headline metric
+    assert len(cells_) == 12 and len(differences) == 4
+    for (section, subsection), header, body in cells_:
         dataset, input_ = re.match(r"^(\w+), (\w+) input$", subsection).groups()
         fractions = [float(h.split(" ")[0]) for h in header[1:]]
         assert fractions == [float(f) for f in FRACTIONS]
+        # The real label fraction is named beside the nominal one.
+        assert "1 % (real 10 %, 3 clips, 1/class) labels" in header
         columns: dict[float, list] = {f: [] for f in fractions}
         for row in body:
             objective = NAME_TO_OBJECTIVE[row[0]]
@@ -252,8 +325,18 @@ def test_e3_cells_equal_the_rows_they_summarise(rendered: Path, results: pd.Data
         for cells in columns.values():  # the bold cell is the column's best mean
             best = max(mean for mean, _ in cells)
             assert [bold for _, bold in cells] == [mean == best for mean, _ in cells]
-    own = [body for (section, _), _, body in found if section.startswith("Own classifier")]
+    own = [body for (section, _), _, body in cells_ if section.startswith("Own classifier")]
     assert {row[0] for body in own for row in body} == {"supervised", "CLAR (hybrid)"}
+    for (_, subsection), header, body in differences:
+        dataset, input_ = re.match(r"^(\w+), (\w+) input$", subsection).groups()
+        fractions = [float(h.split(" ")[0]) for h in header[1:]]
+        assert [row[0] for row in body] == ["CLAR − supervised", "CLAR − self-supervised"]
+        for row, other in zip(body, ("supervised", "contrastive"), strict=True):
+            for fraction, text in zip(fractions, row[1:], strict=True):
+                where = dict(experiment="grid", dataset=dataset, input=input_, fraction=fraction)
+                want = expected(results, **where, objective="hybrid", metric="accuracy")[0]
+                want -= expected(results, **where, objective=other, metric="accuracy")[0]
+                assert_difference(text, want)
 
 
 def test_e2_cells_and_differences(rendered: Path, results: pd.DataFrame) -> None:
@@ -276,15 +359,17 @@ def test_e2_cells_and_differences(rendered: Path, results: pd.DataFrame) -> None
                 )
                 assert_matches(parse_cell(text), want)
                 means[input_] = want[0]
-            diff = float(row[3].replace("−", "-"))
-            assert diff == pytest.approx(means["spectrogram"] - means["raw"], abs=0.05 + 1e-9)
+            assert_difference(row[3], means["spectrogram"] - means["raw"])
+            seeds = len(DATASETS[dataset])
+            assert row[4] == f"{seeds} seed{'s' if seeds > 1 else ''} × {N_CLIPS} test clips"
 
 
 def test_e1_matrix_is_symmetric_and_matches_rows(rendered: Path, results: pd.DataFrame) -> None:
     found = tables((rendered / "e1_augmentations.md").read_text())
-    assert [context for context, _, _ in found] == [("speech",), ("music",)]
+    matrices = [t for t in found if t[1][0] == ""]
+    assert [context for context, _, _ in matrices] == [("speech",), ("music",)]
     augs = list(AUGMENTATIONS)
-    for (dataset,), header, body in found:
+    for (dataset,), header, body in matrices:
         assert header[1:] == augs
         texts = {}
         for row in body:
@@ -302,21 +387,52 @@ def test_e1_matrix_is_symmetric_and_matches_rows(rendered: Path, results: pd.Dat
             )
             assert_matches(cell, want)
             assert cell[3] == (cell[0] == best)
+    # Each cell against the paper's pair: a paired interval on every row but the reference.
+    listed = [t for t in found if t[1][0] == "cell"]
+    assert len(listed) == 2
+    for (dataset,), _, body in listed:
+        assert len(body) == 21
+        reference = [row for row in body if row[0] == "fade + time_mask"]
+        assert [row[3] for row in reference] == ["(reference)"]
+        target = expected(
+            results, experiment="augmentation", dataset=dataset, augmentations="time_mask+fade"
+        )[0]
+        for row in body:
+            if row[0] == "fade + time_mask":
+                continue
+            parts = row[0].split(" + ")
+            stored = "+".join(reversed(parts))
+            other = expected(
+                results, experiment="augmentation", dataset=dataset, augmentations=stored
+            )[0]
+            assert_difference(row[3], target - other)
 
 
-def test_e4_table_reports_convergence_epochs(rendered: Path) -> None:
-    def first_epoch(tau: float) -> int:
-        curve = [1 - np.exp(-epoch / tau) for epoch in range(1, 9)]
-        return next(e for e, v in enumerate(curve, start=1) if v >= 0.9 * curve[-1])
+def test_e4_table_times_both_models_to_a_shared_threshold(rendered: Path) -> None:
+    def curve(tau: float) -> np.ndarray:
+        return 0.9 * (1 - np.exp(-np.arange(1, 9) / tau))
 
+    hybrid, contrastive = curve(1.5), curve(4.0)
+    # The threshold is set from the lower final accuracy (the self-supervised model's).
+    threshold = 0.9 * min(hybrid[-1], contrastive[-1])
+    want = [int(np.argmax(c >= threshold)) + 1 for c in (hybrid, contrastive)]
     found = tables((rendered / "e4_convergence.md").read_text())
-    assert len(found) == 2
-    for _, header, body in found:
-        converged = {row[0]: int(row[header.index("converged at (90 %)")]) for row in body}
-        assert converged == {
-            "self-supervised + head": first_epoch(4.0),
-            "CLAR (hybrid)": first_epoch(1.5),
-        }
+    races = [t for t in found if t[1][0] == "CLAR labels"]
+    assert [context for context, _, _ in races] == [
+        ("speech, spectrogram input",),
+        ("music, spectrogram input",),
+    ]
+    for (context,), _, body in races:
+        (row,) = body
+        assert float(row[1]) == pytest.approx(100 * threshold, abs=0.05)
+        assert row[2] == f"{want[0]} / {want[1]}"
+        if context.startswith("speech"):  # three identical seeds: an interval of zero width
+            diff, low, high, mark = parse_diff(row[3])
+            assert low == diff == high
+            area = np.trapezoid(hybrid - contrastive, np.arange(1, 9)) / 7
+            assert diff == pytest.approx(100 * area, abs=0.05) and mark == "▲"
+        else:  # one seed: no interval over seeds
+            assert row[3] == MISSING
 
 
 # ---- figures --------------------------------------------------------------------------------
@@ -336,28 +452,36 @@ def test_no_temporary_files_left(rendered: Path) -> None:
     assert not [p for p in rendered.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_confusion_picks_best_configuration(results: pd.DataFrame) -> None:
+def test_confusion_picks_best_configuration_on_validation_accuracy(
+    results: pd.DataFrame,
+) -> None:
     data = aggregate.gather(results, RUN_INFO)
     confusions = best_confusions(data, RUN_INFO)
     assert set(confusions) == {"speech", "music"}
+    choices = ("supervised", "hybrid")
     for dataset, confusion in confusions.items():
-        candidates = [
-            expected(
-                results,
-                experiment="grid",
-                dataset=dataset,
-                input="spectrogram",
-                objective=o,
-                fraction=100,
-                metric="accuracy",
-            )[0]
-            for o in ("supervised", "hybrid")
+        where = dict(experiment="grid", dataset=dataset, input="spectrogram", fraction=100)
+        valid = [
+            expected(results, **where, objective=o, metric="valid_accuracy")[0] for o in choices
         ]
-        best = ("supervised", "hybrid")[int(np.argmax(candidates))]
-        assert confusion.key[2] == best
+        test = [expected(results, **where, objective=o)[0] for o in choices]
+        assert confusion.key[2] == choices[int(np.argmax(valid))]
+        assert confusion.valid is not None
+        assert 100 * confusion.valid.mean == pytest.approx(max(valid))
+        assert "chosen on validation accuracy" in confusion.title()
         assert confusion.classes == CLASSES
         assert confusion.seeds == (DATASETS[dataset][0],)
         assert confusion.normalised.sum(axis=1) == pytest.approx(np.ones(len(CLASSES)))
+    # The fixture is only a real check if validation and test disagree somewhere.
+    disagree = []
+    for dataset in DATASETS:
+        where = dict(experiment="grid", dataset=dataset, input="spectrogram", fraction=100)
+        valid = [
+            expected(results, **where, objective=o, metric="valid_accuracy")[0] for o in choices
+        ]
+        test = [expected(results, **where, objective=o)[0] for o in choices]
+        disagree.append(np.argmax(valid) != np.argmax(test))
+    assert any(disagree)
 
 
 # ---- claims ---------------------------------------------------------------------------------
@@ -368,132 +492,204 @@ def _by_statement(found: list[claims.Claim], words: str) -> claims.Claim:
     return claim
 
 
-def _input_study(gap: float) -> pd.DataFrame:
-    """Two data sets, all objectives, two seeds: spectrogram ahead of raw by ``gap``."""
-    rows = []
-    for dataset in ("speech", "music"):
-        for k, objective in enumerate(aggregate.OBJECTIVES):
-            for seed in (0, 1):
-                base = 0.5 + 0.05 * k + 0.01 * seed
-                for input_, value in (("raw", base), ("spectrogram", base + gap)):
-                    rows.append(
-                        _row(
-                            dataset=dataset,
-                            input=input_,
-                            objective=objective,
-                            seed=seed,
-                            value=value,
-                        )
-                    )
-    return pd.DataFrame(rows)
+KINDS = ("effect", "null", "reversed")
+WANT = {
+    "effect": verdicts.SUPPORTED,
+    "null": verdicts.INCONCLUSIVE,
+    "reversed": verdicts.CONTRADICTED,
+}
 
 
-def test_input_claim_flips_with_the_numbers() -> None:
-    ahead = _by_statement(claims.check(_input_study(0.1)), "Spectrogram")
-    assert ahead.verdict == claims.SUPPORTED and (ahead.holds, ahead.total) == (6, 6)
-    assert "+10.0 points" in ahead.detail
-    swapped = _input_study(0.1)
-    swapped["input"] = swapped["input"].map({"raw": "spectrogram", "spectrogram": "raw"})
-    behind = _by_statement(claims.check(swapped), "Spectrogram")
-    assert behind.verdict == claims.NOT_SUPPORTED and behind.supported is False
-    assert "−10.0 points" in behind.detail
-    # One comparison flipped: partly supported, and the failing cell is named.
-    mixed = _input_study(0.1)
-    flip = (mixed["dataset"] == "music") & (mixed["objective"] == "supervised")
-    mixed.loc[flip, "input"] = mixed.loc[flip, "input"].map(
-        {"raw": "spectrogram", "spectrogram": "raw"}
-    )
-    partly = _by_statement(claims.check(mixed), "Spectrogram")
-    assert partly.verdict == claims.PARTLY and (partly.holds, partly.total) == (5, 6)
-    assert "music/supervised (−10.0)" in partly.detail
+def outcomes(
+    rng: np.random.Generator, kind: str, others: int = 1, n: int = 500
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """A's correctness on n clips and that of ``others`` methods B: A right on 80 % and each B
+    on 60 % (effect), the reverse, or the same accuracy with independent errors (null: each B
+    is A's outcomes shuffled)."""
+    if kind == "null":
+        a = draw(rng, 0.7, n)
+        return a, [rng.permutation(a) for _ in range(others)]
+    high, low = (0.8, 0.6) if kind == "effect" else (0.6, 0.8)
+    return draw(rng, high, n), [draw(rng, low, n) for _ in range(others)]
 
 
-def _hybrid_study(hybrid_gain: float, faster: bool) -> pd.DataFrame:
-    rows = []
-    for objective, shift in (("supervised", 0.0), ("contrastive", 0.0), ("hybrid", hybrid_gain)):
-        for fraction in (1, 10, 100):
-            for seed in (0, 1, 2):
-                value = 0.5 + 0.002 * fraction + shift + 0.01 * seed
-                rows.append(
+def _frames(evaluations: list[tuple[np.ndarray, dict]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    rows, clips = [], []
+    for correct, key in evaluations:
+        found, clip = evaluation(correct, 0.5, **key)
+        rows += found
+        clips.append(clip)
+    return pd.DataFrame(rows), pd.DataFrame(clips)
+
+
+def input_study(kind: str, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[pd.DataFrame, ...]:
+    """One data set, every objective at 100 %: spectrogram is A, raw is B."""
+    rng = np.random.default_rng(7)
+    found = []
+    for objective in aggregate.OBJECTIVES:
+        for seed in seeds:
+            spec, (raw,) = outcomes(rng, kind)
+            key = dict(dataset="speech", objective=objective, seed=seed)
+            found += [(spec, key | {"input": "spectrogram"}), (raw, key | {"input": "raw"})]
+    return _frames(found)
+
+
+def hybrid_study(kind: str, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[pd.DataFrame, ...]:
+    """One data set, spectrogram input, 10 and 100 % labels: CLAR is A, supervised and
+    self-supervised are the Bs; held-out curves where CLAR rises faster (effect), slower
+    (reversed) or identically (null)."""
+    rng = np.random.default_rng(8)
+    found = []
+    for seed in seeds:
+        for fraction in (10, 100):
+            hybrid, others = outcomes(rng, kind, others=2)
+            key = dict(dataset="speech", fraction=fraction, seed=seed)
+            for objective, correct in zip(
+                ("hybrid", "supervised", "contrastive"), [hybrid, *others], strict=True
+            ):
+                found.append((correct, key | {"objective": objective}))
+    results, clips = _frames(found)
+    taus = {"effect": (1.0, 4.0), "null": (2.0, 2.0), "reversed": (4.0, 1.0)}[kind]
+    curves = []
+    for seed in seeds:
+        for objective, tau in zip(("hybrid", "contrastive"), taus, strict=True):
+            for epoch in range(1, 9):
+                value = 0.8 * (1 - np.exp(-epoch / tau)) + 0.01 * rng.standard_normal()
+                curves.append(
                     _row(
+                        experiment="convergence",
                         dataset="speech",
                         objective=objective,
-                        fraction=fraction,
                         seed=seed,
+                        epoch=epoch,
+                        metric="heldout_accuracy",
                         value=value,
                     )
                 )
-    for objective in ("contrastive", "hybrid"):
-        tau = 1.0 if (objective == "hybrid") == faster else 5.0
-        for epoch in range(1, 11):
-            rows.append(
-                _row(
-                    experiment="convergence",
-                    dataset="speech",
-                    objective=objective,
-                    seed=0,
-                    epoch=epoch,
-                    metric="heldout_accuracy",
-                    value=0.8 * (1 - np.exp(-epoch / tau)),
-                )
-            )
-    return pd.DataFrame(rows)
+    return pd.concat([results, pd.DataFrame(curves)], ignore_index=True), clips
 
 
-def test_hybrid_claims_flip_with_the_numbers() -> None:
-    good = claims.check(_hybrid_study(0.05, faster=True))
-    bad = claims.check(_hybrid_study(-0.05, faster=False))
-    for words in ("self-supervised pre-training", "supervised training at", "converges faster"):
-        assert _by_statement(good, words).verdict == claims.SUPPORTED, words
-        assert _by_statement(bad, words).verdict == claims.NOT_SUPPORTED, words
-    low = _by_statement(good, "supervised training at")
-    assert "at 1 % labels" in low.detail and (low.holds, low.total) == (1, 1)
-    assert _by_statement(good, "self-supervised pre-training").total == 3  # every fraction
+@pytest.mark.parametrize("kind", KINDS)
+def test_input_claim_follows_a_known_effect(kind: str) -> None:
+    results, clips = input_study(kind)
+    claim = _by_statement(claims.check(results, None, clips), "Spectrogram")
+    assert claim.verdict == WANT[kind]
+    assert claim.count(WANT[kind]) == 3  # every objective
+    assert "95 % CI" in claim.detail and "3 seeds × 500 test clips" in claim.detail
+    if kind == "effect":
+        assert "3 of 3 (data set, objective) comparisons supported" in claim.detail
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_hybrid_claims_follow_a_known_effect(kind: str) -> None:
+    results, clips = hybrid_study(kind)
+    found = claims.check(results, None, clips)
+    self_supervised = _by_statement(found, "self-supervised pre-training")
+    assert self_supervised.verdict == WANT[kind]
+    assert len(self_supervised.states) == 2  # every fraction
+    low = _by_statement(found, "supervised training at")
+    assert low.verdict == WANT[kind] and len(low.states) == 1
+    assert "speech/spectrogram/10 % (real 10 %, 3 clips, 1/class)" in low.detail
+    convergence = _by_statement(found, "converges faster")
+    assert convergence.verdict == WANT[kind]
+    assert "3 seeds" in convergence.detail
+
+
+def test_one_seed_is_judged_on_clips_and_a_null_is_never_supported() -> None:
+    results, clips = hybrid_study("effect", seeds=(0,))
+    found = claims.check(results, None, clips)
+    assert _by_statement(found, "supervised training at").verdict == verdicts.SUPPORTED
+    assert "1 seed × 500 test clips" in _by_statement(found, "supervised training at").detail
+    # One seed has no interval over seeds: convergence cannot be judged.
+    assert _by_statement(found, "converges faster").verdict == verdicts.UNJUDGED
+    for seeds in ((0,), (0, 1, 2)):
+        results, clips = hybrid_study("null", seeds=seeds)
+        for claim in claims.check(results, None, clips):
+            assert claim.verdict != verdicts.SUPPORTED, claim.sentence()
+
+
+def test_claims_are_deterministic() -> None:
+    results, clips = hybrid_study("null")
+    first = [c.sentence() for c in claims.check(results, None, clips)]
+    assert first == [c.sentence() for c in claims.check(results, None, clips)]
+
+
+def test_without_per_clip_outcomes_nothing_is_judged_from_means() -> None:
+    results, _ = input_study("effect")
+    claim = _by_statement(claims.check(results), "Spectrogram")
+    assert claim.verdict == verdicts.UNJUDGED
+    assert "no per-clip predictions" in claim.detail
 
 
 def test_the_papers_best_pair_is_spelled_as_the_vocabulary_spells_augmentations() -> None:
     assert set(BEST_PAIR) <= set(AUGMENTATIONS)
 
 
-def _augmentation_study(fade_mask: float) -> pd.DataFrame:
-    rows = []
-    for i, a in enumerate(AUGMENTATIONS):
-        for j, b in enumerate(AUGMENTATIONS[i:], start=i):
-            value = fade_mask if (a, b) == ("fade", "time_mask") else 0.5 + 0.01 * (i + j)
-            augs = a if a == b else f"{a}+{b}"
-            rows.append(
-                _row(
-                    experiment="augmentation",
-                    dataset="speech",
-                    augmentations=augs,
-                    seed=0,
-                    value=value,
-                )
-            )
-    return pd.DataFrame(rows)
+def augmentation_study(
+    test: dict[str, float], valid: dict[str, float], n: int = 400
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One seed of E1 on one data set: each cell right on ``test[cell]`` of n clips."""
+    rng = np.random.default_rng(3)
+    rows, clips = [], []
+    for augs, p in test.items():
+        correct = np.zeros(n, dtype=bool)
+        correct[rng.permutation(n)[: round(p * n)]] = True
+        found, clip = evaluation(
+            correct,
+            valid[augs],
+            experiment="augmentation",
+            dataset="speech",
+            augmentations=augs,
+            seed=0,
+        )
+        rows += found
+        clips.append(clip)
+    return pd.DataFrame(rows), pd.DataFrame(clips)
 
 
-def test_augmentation_claims_flip_with_the_numbers() -> None:
-    best = claims.check(_augmentation_study(0.9))
-    assert _by_statement(best, "best pair").verdict == claims.SUPPORTED
-    assert "ranks 1 of 15 pairs" in _by_statement(best, "best pair").detail
-    matter = _by_statement(best, "Augmentations matter")
-    assert matter.verdict == claims.SUPPORTED and "spread 40.0 points" in matter.detail
-    worst = claims.check(_augmentation_study(0.1))
-    assert _by_statement(worst, "best pair").verdict == claims.NOT_SUPPORTED
-    assert "ranks 15 of 15 pairs" in _by_statement(worst, "best pair").detail
-    # Cells within a few points of each other do not make "much better".
-    flat = _augmentation_study(0.52)
-    flat.loc[flat["augmentations"] != "fade+time_mask", "value"] = 0.5
-    assert _by_statement(claims.check(flat), "Augmentations matter").verdict == (
-        claims.NOT_SUPPORTED
+CELLS = ("fade", "time_mask", "noise", "fade+time_mask", "time_shift+noise", "fade+noise")
+
+
+def test_augmentation_claims_follow_the_numbers() -> None:
+    test = dict.fromkeys(CELLS, 0.5) | {"fade+time_mask": 0.85}
+    results, clips = augmentation_study(test, test)
+    found = claims.check(results, None, clips)
+    best = _by_statement(found, "best pair")
+    assert best.verdict == verdicts.SUPPORTED
+    assert "2 of 2 other pairs supported" in best.detail
+    matter = _by_statement(found, "Augmentations matter")
+    assert matter.verdict == verdicts.SUPPORTED
+    assert "fade + time_mask (validation 85.0 %)" in matter.detail
+    worst = dict.fromkeys(CELLS, 0.5) | {"fade+time_mask": 0.2}
+    results, clips = augmentation_study(worst, worst)
+    assert _by_statement(claims.check(results, None, clips), "best pair").verdict == (
+        verdicts.CONTRADICTED
     )
+    # One pair beats it, one does not differ: contradicted (a pair beats the paper's).
+    mixed = dict.fromkeys(CELLS, 0.5) | {"fade+noise": 0.8}
+    results, clips = augmentation_study(mixed, mixed)
+    best = _by_statement(claims.check(results, None, clips), "best pair")
+    assert best.verdict == verdicts.CONTRADICTED
+    assert "0 of 2 other pairs supported, 1 contradicted, 1 inconclusive" in best.detail
+
+
+def test_best_and_worst_cell_are_chosen_on_validation_not_test() -> None:
+    # noise is best on test and worst on validation; fade is best on validation. Choosing on
+    # test would report a large spread; choosing on validation measures fade − noise < 0.
+    test = dict.fromkeys(CELLS, 0.5) | {"noise": 0.9}
+    valid = dict.fromkeys(CELLS, 0.6) | {"noise": 0.3, "fade": 0.9}
+    results, clips = augmentation_study(test, valid)
+    matter = _by_statement(claims.check(results, None, clips), "Augmentations matter")
+    assert "fade (validation 90.0 %) − noise (validation 30.0 %)" in matter.detail
+    assert matter.verdict == verdicts.CONTRADICTED
 
 
 # ---- missing experiments and the front page ------------------------------------------------
 
 
-def test_missing_experiments_do_not_crash(tmp_path: Path, results: pd.DataFrame) -> None:
+def test_missing_experiments_do_not_crash(
+    tmp_path: Path, results: pd.DataFrame, clips: pd.DataFrame
+) -> None:
     # A loss=hybrid run: grid rows of CLAR only, no E1, no E4, no confusion counts.
     hybrid_only = results[
         (results["experiment"] == "grid")
@@ -502,14 +698,14 @@ def test_missing_experiments_do_not_crash(tmp_path: Path, results: pd.DataFrame)
     ]
     for name, frame in (("hybrid", hybrid_only), ("empty", results.iloc[:0])):
         out = tmp_path / name
-        report.render(frame, RUN_INFO if name == "hybrid" else {}, out)
+        report.render(frame, RUN_INFO if name == "hybrid" else {}, out, clips)
         assert sorted(p.name for p in out.iterdir()) == sorted(files.RENDERED)
         index = (out / files.INDEX).read_text()
         assert "No augmentation-study runs" in index
         assert "No convergence runs" in index
         assert index.count(claims.UNJUDGED) >= 5
-    found = claims.check(hybrid_only)
-    assert _by_statement(found, "Spectrogram").total == 2  # CLAR on both data sets
+    found = claims.check(hybrid_only, None, clips)
+    assert len(_by_statement(found, "Spectrogram").states) == 2  # CLAR on both data sets
     assert _by_statement(found, "self-supervised pre-training").supported is None
 
 
@@ -535,7 +731,7 @@ def test_index_has_every_section_and_link(rendered: Path) -> None:
     assert {f"{stem}.png" for stem in files.FIGURE_STEMS} <= set(
         re.findall(r"!\[[^]]*\]\(([^)]+)\)", index)
     )
-    for link in links - {"results.csv"}:
+    for link in links - set(files.DATA):
         assert (rendered / link).is_file(), link
     assert "generated stand-in for Speech Commands" in index
     assert "generated stand-in for NSynth" in index
@@ -543,8 +739,13 @@ def test_index_has_every_section_and_link(rendered: Path) -> None:
     assert "`abc1234`" in index
     # The tables' content is on the front page too.
     assert len(tables(index)) >= len(tables((rendered / "e3_label_fractions.md").read_text()))
-    # Six claim parts, each with a verdict.
-    verdicts = (claims.SUPPORTED, claims.PARTLY, claims.NOT_SUPPORTED, claims.UNJUDGED)
+    # Six claim parts, each with a verdict; every judged one with its intervals and sample.
+    states = (*verdicts.STATES, verdicts.UNJUDGED)
     parts = [line for line in index.splitlines() if line.startswith("- **")]
     assert len(parts) == 6
-    assert all(any(f"**: {v}." in line for v in verdicts) for line in parts)
+    assert all(any(f"**: {v}." in line for v in states) for line in parts)
+    for line in parts:
+        if f"**: {verdicts.UNJUDGED}." not in line:
+            assert "95 % CI" in line and "seed" in line, line
+    grid_parts = [line for line in parts if "Spectrogram" in line or "label fraction" in line]
+    assert all("test clips" in line for line in grid_parts)

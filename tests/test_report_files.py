@@ -8,12 +8,13 @@ from dataclasses import asdict
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from clar import layout, report, runs
-from clar.report import files
+from clar.report import files, per_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -100,14 +101,37 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
     run = runs.grid_run("speech", "raw", "supervised", 100.0, 0, ("fade",))
     folder = runs.folder(run, runs.GRID, tmp_path / "runs")
     folder.mkdir(parents=True)
+    runs.write_run_info(folder, {"run": asdict(run), "classes": ["yes", "no"]})
     runs.write_evaluation(
         folder,
         {
             "run": asdict(run),
             "fraction": 100.0,
+            "labelled": {
+                "clips": 4,
+                "share": 100.0,
+                "per_class": {"yes": 3, "no": 1},
+                "class_sizes": {"yes": 3, "no": 1},
+            },
+            "test_clips": 4,
             "classes": ["yes", "no"],
-            "evaluation_head": {"accuracy": 0.5, "macro_f1": 0.5, "confusion": [[1, 1], [1, 1]]},
+            "evaluation_head": {
+                "accuracy": 0.5,
+                "macro_f1": 0.5,
+                "valid_accuracy": 0.75,
+                "confusion": [[1, 1], [1, 1]],
+            },
             "classifier": None,
+        },
+    )
+    runs.write_predictions(
+        folder,
+        100.0,
+        {
+            "clip": np.array(["a", "b", "c", "d"]),
+            "label": np.array([0, 0, 1, 1]),
+            "predicted": np.array([0, 1, 0, 1]),
+            "logits": np.zeros((4, 2), dtype=np.float32),
         },
     )
     (tmp_path / "prepared" / "speech").mkdir(parents=True)
@@ -129,4 +153,11 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
     assert sorted(p.name for p in written) == sorted(files.ALL)
     assert {p.name for p in out.iterdir()} == set(files.ALL)
     assert json.loads((out / files.SUMMARY).read_text()) == {"speech": {"raw": {"supervised": 0.5}}}
-    assert len(pd.read_csv(out / files.RESULTS)) == 6  # accuracy, macro F1, 4 confusion counts
+    results = pd.read_csv(out / files.RESULTS).set_index("metric")["value"]
+    # accuracy, macro F1, validation accuracy, 4 labelled counts, test clips, 4 confusion counts
+    assert len(results) == 12
+    assert results["valid_accuracy"] == 0.75 and results["labelled_min_per_class"] == 1
+    clips = per_clip.read(out / files.PER_CLIP)
+    assert clips[["objective", "seed", "correct"]].values.tolist() == [["supervised", 0, "1001"]]
+    index = (out / files.INDEX).read_text()
+    assert "100 % (real 100 %, 4 clips, 1–3/class)" in index

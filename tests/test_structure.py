@@ -7,7 +7,6 @@ code without adding the file to the stage's deps fails here, before it makes DVC
 
 from __future__ import annotations
 
-import ast
 import re
 from functools import cache
 from pathlib import Path
@@ -17,65 +16,10 @@ import yaml
 
 from clar import layout, runs
 from clar.config import compose, parse_params
+from clar.sources import closure, imports, module_name
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 500
-
-
-def module_file(name: str) -> Path | None:
-    """``clar.a.b`` -> ``clar/a/b.py`` or ``clar/a/b/__init__.py`` (relative), if it exists."""
-    base = Path(*name.split("."))
-    for path in (base.with_suffix(".py"), base / "__init__.py"):
-        if (ROOT / path).exists():
-            return path
-    return None
-
-
-def module_name(path: Path) -> str:
-    parts = path.with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-@cache
-def imports(path: Path) -> frozenset[str]:
-    """The clar modules a file names in its import statements, wherever they stand (function
-    bodies and TYPE_CHECKING blocks included): ``from clar.a import b`` names ``clar.a.b``
-    when b is a module, else ``clar.a``. A string that spells a clar module counts too: that
-    is how the registry names the loaders it imports by kind."""
-    found = set()
-    for node in ast.walk(ast.parse((ROOT / path).read_text())):
-        if isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value.startswith("clar.") and module_file(node.value):
-                found.add(node.value)
-        elif isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == "clar")
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.split(".")[0] != "clar":
-                continue
-            for alias in node.names:
-                sub = f"{node.module}.{alias.name}"
-                found.add(sub if module_file(sub) else node.module)
-    return frozenset(found)
-
-
-def executed(name: str) -> set[Path]:
-    """The files Python runs to import ``name``: the module and every package above it."""
-    parts = name.split(".")
-    files = {module_file(".".join(parts[: i + 1])) for i in range(len(parts))}
-    return {f for f in files if f is not None}
-
-
-def closure(*scripts: Path) -> set[Path]:
-    """Every clar file that importing ``scripts`` runs, transitively."""
-    seen: set[Path] = set()
-    todo = list(scripts)
-    while todo:
-        path = todo.pop()
-        for name in imports(path):
-            for file in executed(name) - seen:
-                seen.add(file)
-                todo.append(file)
-    return seen
 
 
 def dvc_stages() -> dict:
@@ -178,25 +122,29 @@ def outs_of(stage: dict, item: dict[str, str]) -> list[str]:
 def test_dvc_yaml_names_run_folders_as_clar_runs_does():
     params = parse_params(composed())
     stages = dvc_stages()
-    for name in ("train", "pretrain"):  # pretrain items have no fraction: label-free runs
+    for name in ("train", "pretrain"):
         for item in expanded(stages[name]):
-            fraction = float(item["fraction"]) if "fraction" in item else None
-            run = runs.grid_run(
-                item["data"],
-                item["input"],
-                item["objective"],
-                fraction,
-                int(item["seed"]),
-                params.grid.augmentations,
+            # One stage per cell: every fraction and seed of the cell lives inside its folder.
+            cell = runs.cell_folder(item["data"], item["input"], item["objective"])
+            kept = runs.cell_folder(
+                item["data"], item["input"], item["objective"], layout.CHECKPOINTS
             )
-            assert outs_of(stages[name], item) == [
-                str(runs.folder(run, runs.GRID)),
-                str(runs.checkpoint_folder(run, runs.GRID)),
-            ]
+            for fraction in params.grid.fractions_for(item["input"]):
+                for seed in params.grid.seeds:
+                    run = runs.grid_run(
+                        item["data"],
+                        item["input"],
+                        item["objective"],
+                        None if name == "pretrain" else fraction,
+                        seed,
+                        params.grid.augmentations,
+                    )
+                    assert runs.folder(run, runs.GRID).parent == cell
+                    assert runs.checkpoint_folder(run, runs.GRID).parent == kept
+            assert outs_of(stages[name], item) == [str(cell)]
     for item in expanded(stages["augmentation-study"]):
         folder = runs.experiment_folder(runs.AUGMENTATION, item["data"])
-        checkpoints = runs.experiment_folder(runs.AUGMENTATION, item["data"], layout.CHECKPOINTS)
-        assert outs_of(stages["augmentation-study"], item) == [str(folder), str(checkpoints)]
+        assert outs_of(stages["augmentation-study"], item) == [str(folder)]
     for name, folder in (("prepare", layout.prepared), ("features", layout.features)):
         for item in expanded(stages[name]):
             assert outs_of(stages[name], item)[0] == str(folder(item["data"]))

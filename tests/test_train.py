@@ -140,6 +140,38 @@ def test_evaluation_head_chance_on_noise_and_near_perfect_on_separable_features(
     assert abs(noise - 1 / k) < 0.12
 
 
+def test_evaluation_writes_per_clip_predictions_and_the_real_label_fraction(store, tmp_path):
+    from clar import runs
+    from clar.models import build_model
+    from clar.probe import evaluate
+
+    torch.manual_seed(0)
+    model = build_model("raw", "supervised", 3, 0.125, RATE, FEATURES).eval()
+    params = EvaluateParams(head="mlp", epochs=3, lr=1e-3, batch_size=16)
+    result, predictions = evaluate(
+        model, store, None, FEATURES, 25, params, torch.device("cpu"), 0, own_classifier=True
+    )
+    # 25 % of 12 clips per class is 3 per class: the real share is what was used, per class.
+    assert result["labelled"]["per_class"] == {"high": 3, "low": 3, "mid": 3}
+    assert result["labelled"]["clips"] == 9 and result["labelled"]["share"] == 25.0
+    test = store.rows("test")
+    assert result["test_clips"] == len(test) == len(predictions["label"])
+    assert list(predictions["clip"]) == list(test["source"])
+    assert np.array_equal(predictions["label"], test["label"].to_numpy())
+    assert predictions["logits"].shape == (len(test), 3)
+    assert np.array_equal(predictions["predicted"], predictions["logits"].argmax(1))
+    correct = (predictions["predicted"] == predictions["label"]).mean()
+    assert result["evaluation_head"]["accuracy"] == pytest.approx(correct)
+    own = (predictions["classifier_predicted"] == predictions["label"]).mean()
+    assert result["classifier"]["accuracy"] == pytest.approx(own)
+
+    runs.write_predictions(tmp_path, 25, predictions)
+    back = runs.read_predictions(tmp_path, 25)
+    assert back.keys() == predictions.keys()
+    assert all(np.array_equal(back[k], predictions[k]) for k in predictions)
+    assert [p.name for p in tmp_path.iterdir()] == ["predictions-f25.npz"]
+
+
 def test_scores_agree_with_scikit_learn():
     from sklearn.metrics import confusion_matrix, f1_score
 
@@ -241,3 +273,53 @@ def test_killed_run_resumes_to_the_same_result(store, tmp_path):
         json.loads((tmp_path / "b" / "run.json").read_text())["fingerprint"]
         == json.loads((tmp_path / "a" / "run.json").read_text())["fingerprint"]
     )
+
+
+def test_code_is_part_of_the_fingerprint(tmp_path):
+    import shutil
+
+    from clar import sources
+
+    copy = tmp_path / "project"
+    shutil.copytree(sources.ROOT / "clar", copy / "clar")
+    before = sources.digest("clar.train", copy)
+    # A file the training loop does not run leaves it alone ...
+    (copy / "clar" / "report" / "index.py").write_text("# edited\n", encoding="utf-8")
+    assert sources.digest("clar.train", copy) == before
+    # ... one it runs, however deep, does not.
+    with (copy / "clar" / "losses.py").open("a") as f:
+        f.write("\n# edited\n")
+    assert sources.digest("clar.train", copy) != before
+
+
+def test_a_checkpoint_of_other_code_is_not_resumed(store, tmp_path):
+    import shutil
+
+    from clar import sources
+
+    copy = tmp_path / "project"
+    shutil.copytree(sources.ROOT / "clar", copy / "clar")
+    script = tmp_path / "run.py"
+    script.write_text(
+        RESUME_SCRIPT.format(tests=str(Path(__file__).parent), store=str(store.folder)).replace(
+            '"epochs": 8', '"epochs": 1'
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+
+    def train_once() -> str:
+        done = subprocess.run(
+            [sys.executable, str(script), str(tmp_path / "out"), str(tmp_path / "ckpt")],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout
+
+    train_once()
+    assert "from scratch" not in train_once()  # same code: the finished checkpoint is reused
+    with (copy / "clar" / "losses.py").open("a") as f:
+        f.write("\n# edited\n")
+    said = train_once()
+    assert "checkpoint.pt: written by other code, parameters or data; training from scratch" in said

@@ -1,9 +1,10 @@
-"""The report: the paper's tables, figures and claims, rendered from one long results table.
+"""The report: the paper's tables, figures and claims, rendered from two tables.
 
-:func:`build` is the ``report`` stage: it collects every run folder into ``results.csv``
-(:mod:`~clar.report.results`) and renders the rest from that table alone, so any number in the
-reports can be re-checked, or re-plotted, from the CSV. The files it writes are declared in
-:mod:`~clar.report.files`.
+:func:`build` is the ``report`` stage: it collects every run folder into ``results.csv`` (one
+row per run and metric, :mod:`~clar.report.results`) and ``per_clip.csv`` (which test clips each
+evaluation got right, :mod:`~clar.report.per_clip`) and renders the rest from those tables
+alone, so any number in the reports, every interval included, can be re-checked from the CSVs.
+The files it writes are declared in :mod:`~clar.report.files`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from clar.config import Params
 from clar.report import (
     aggregate,
     claims,
+    comparisons,
     confusions,
     e1,
     e2,
@@ -24,28 +26,38 @@ from clar.report import (
     e4,
     files,
     index,
+    per_clip,
     provenance,
 )
 from clar.report.figures import write_figure
-from clar.report.results import collect, select, summary
+from clar.report.results import collect, select, selected, summary
 
 
-def render(results: pd.DataFrame, run_info: dict, out_dir: Path) -> list[Path]:
+def render(
+    results: pd.DataFrame,
+    run_info: dict,
+    out_dir: Path,
+    clips: pd.DataFrame | None = None,
+) -> list[Path]:
     """Write every table, figure and index.md into out_dir; return the written paths.
 
-    Every file of :data:`files.RENDERED` is always written, saying what is missing where an
-    experiment has no rows, so the DVC stage's outputs never depend on the profile.
+    ``clips`` is the per-clip table (:mod:`~clar.report.per_clip`); without it every
+    comparison says it cannot be judged. Every file of :data:`files.RENDERED` is always
+    written, saying what is missing where an experiment has no rows, so the DVC stage's
+    outputs never depend on the profile.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    data = aggregate.gather(results, run_info)
+    data = aggregate.gather(results, run_info, clips)
     study = e1.augmentation_study(data.df)
     curves = e4.convergence_curves(data.df)
+    races = e4.races(data, curves)
+    compared = comparisons.grid_comparisons(data)
     tables = {
         files.E1_TABLE: e1.table(data, study),
-        files.E2_TABLE: e2.table(data),
-        files.E3_TABLE: e3.table(data),
-        files.E4_TABLE: e4.table(data, curves),
+        files.E2_TABLE: e2.table(data, compared),
+        files.E3_TABLE: e3.table(data, compared),
+        files.E4_TABLE: e4.table(data, curves, races),
     }
     written = [write_text(out_dir / name, text) for name, text in tables.items()]
     figures = {
@@ -56,7 +68,8 @@ def render(results: pd.DataFrame, run_info: dict, out_dir: Path) -> list[Path]:
     }
     for stem, fig in figures.items():
         written += write_figure(fig, out_dir, stem)
-    page = index.page(data, run_info, claims.judge(data, study, curves), tables)
+    found = claims.judge(data, study, compared, races)
+    page = index.page(data, run_info, found, tables)
     written.append(write_text(out_dir / files.INDEX, page))
     return written
 
@@ -68,6 +81,8 @@ def build(
     :data:`files.ALL`; returns the written paths."""
     rev = provenance.git_revision()
     table = select(collect(runs_dir, params.profile, rev), params)
+    outcomes = per_clip.collect(runs_dir)
+    outcomes = outcomes[selected(outcomes, params)].reset_index(drop=True)
     info = provenance.run_info(
         list(params.data.names),
         prepared_dir,
@@ -81,7 +96,8 @@ def build(
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [
         write_atomic(out_dir / files.RESULTS, lambda tmp: table.to_csv(tmp, index=False)),
+        write_atomic(out_dir / files.PER_CLIP, lambda tmp: outcomes.to_csv(tmp, index=False)),
         write_json(out_dir / files.RUN_INFO, info),
         write_json(out_dir / files.SUMMARY, summary(table)),
     ]
-    return written + render(table, info, out_dir)
+    return written + render(table, info, out_dir, outcomes)

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 
 from clar import vocabulary
+from clar.report import labels
+from clar.report.per_clip import Correctness
 from clar.report.results import COLUMNS, CONFUSION
 from clar.report.statistics import STAT_COLUMNS, Stat, over_seeds
 from clar.runs import GRID
@@ -126,13 +128,24 @@ class Data:
     df: pd.DataFrame  # the prepared results table
     datasets: list[str]  # in run_info's order, then any others alphabetically
     grid: dict[str, Cells] = field(default_factory=dict)  # metric -> (dataset, input, obj, frac)
+    clips: Correctness = field(default_factory=lambda: Correctness(None))  # per-clip outcomes
+    labelled: dict = field(default_factory=dict)  # (dataset, fraction) -> labels.Labelled
+
+    def fraction_label(self, dataset: str, fraction: float) -> str:
+        """``10 % (real 12.5 %, 40 clips, 2/class)``."""
+        return labels.fraction_label(self.labelled, dataset, fraction)
+
+    def fraction_tick(self, dataset: str, fraction: float) -> str:
+        """The same, in three short lines for a figure's axis."""
+        return labels.fraction_tick(self.labelled, dataset, fraction)
 
 
-def gather(results: pd.DataFrame, run_info: dict) -> Data:
-    """Tidy ``results`` and summarise every grid metric (confusion counts aside) over seeds."""
+def gather(results: pd.DataFrame, run_info: dict, per_clip: pd.DataFrame | None = None) -> Data:
+    """Tidy ``results`` and summarise every grid metric (confusion counts aside) over seeds;
+    ``per_clip`` is the per-clip table the paired intervals resample."""
     df = prepare(results)
     datasets = ordered(df["dataset"], list(run_info.get("datasets", {})))
-    data = Data(df=df, datasets=datasets)
+    data = Data(df=df, datasets=datasets, clips=Correctness(per_clip), labelled=labels.gather(df))
     grid_metrics = df.loc[df["experiment"] == GRID, "metric"].unique()
     for metric in grid_metrics:
         if metric.startswith(CONFUSION):

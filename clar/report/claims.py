@@ -1,303 +1,206 @@
-"""The three claims of PAPER.md, split into parts that can be checked, judged on the results."""
+"""The three claims of PAPER.md, split into parts that can be checked, each judged from paired
+95 % intervals (:mod:`clar.report.verdicts`): supported, contradicted, inconclusive, or cannot
+be judged."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
-from clar.report.aggregate import (
-    Data,
-    Key,
-    fractions_of,
-    gather,
-    inputs_of,
-    objective_name,
-    objectives_of,
-)
+from clar.report import e4
+from clar.report.aggregate import Data, Key, gather
+from clar.report.comparisons import GridComparisons, grid_comparisons
 from clar.report.e1 import (
     AugmentationStudy,
     augmentation_study,
+    best_pair_state,
     pair_name,
+    spread,
     study_keys,
     study_label,
-    unique_cells,
+    versus_best_pair,
 )
-from clar.report.e4 import CONVERGENCE_SHARE, Curve, convergence_curves, curves_by_dataset
-from clar.report.results import ACCURACY
-from clar.report.tables import pct, points
-from clar.vocabulary import (
-    BEST_PAIR,
-    CONTRASTIVE,
-    FULL_FRACTION,
-    HYBRID,
-    RAW,
-    SPECTROGRAM,
-    SUPERVISED,
+from clar.report.tables import pct
+from clar.report.verdicts import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    SUPPORTED,
+    UNJUDGED,
+    Comparison,
+    overall,
+    tally,
 )
+from clar.vocabulary import BEST_PAIR, FULL_FRACTION
 
-SUPPORTED = "supported"
-PARTLY = "partly supported"
-NOT_SUPPORTED = "not supported"
-UNJUDGED = "cannot be judged"
-
-# Claim 1 needs a number for "much better": the spread between the best and the worst
-# augmentation cell of a data set must reach this many percentage points.
-MUCH_BETTER_POINTS = 5.0
-# The pair the paper finds best.
+__all__ = ["CONTRADICTED", "INCONCLUSIVE", "SUPPORTED", "UNJUDGED", "Claim", "check", "judge"]
 
 
 @dataclass(frozen=True)
 class Claim:
-    """One checkable part of a PAPER.md claim, with the measured verdict and its margins."""
+    """One checkable part of a PAPER.md claim: its verdict and the comparisons behind it."""
 
     number: int  # the claim's number in PAPER.md
     statement: str
-    verdict: str  # SUPPORTED, PARTLY, NOT_SUPPORTED or UNJUDGED
+    verdict: str  # SUPPORTED, CONTRADICTED, INCONCLUSIVE or UNJUDGED
     detail: str
-    holds: int = 0  # comparisons where the claim holds ...
-    total: int = 0  # ... out of this many that could be made
+    states: tuple[str, ...] = ()  # the verdict of each comparison (or data set) counted
 
     @property
     def supported(self) -> bool | None:
-        """True/False when judged (partly counts as False), None when it can't be judged."""
+        """True/False when judged (inconclusive counts as False), None when it can't be."""
         return None if self.verdict == UNJUDGED else self.verdict == SUPPORTED
+
+    def count(self, state: str) -> int:
+        return sum(s == state for s in self.states)
 
     def sentence(self) -> str:
         return f"**{self.statement}**: {self.verdict}. {self.detail}"
 
 
-def verdict(holds: int, total: int) -> str:
-    if total == 0:
-        return UNJUDGED
-    if holds == total:
-        return SUPPORTED
-    return NOT_SUPPORTED if holds == 0 else PARTLY
-
-
-def _signed(value: float, unit: str) -> str:
-    # Epoch differences are whole numbers; a decimal would suggest a precision they lack.
-    return points(value) if unit == "points" else f"{value:+.0f}".replace("-", "−")
-
-
-def _margin_range(margins: Sequence[float], unit: str) -> str:
-    low, high = min(margins), max(margins)
-    if math.isclose(low, high):
-        return f"{_signed(low, unit)} {unit}"
-    return f"{_signed(low, unit)} to {_signed(high, unit)} {unit}"
-
-
-def _comparison_claim(
+def _from_comparisons(
     number: int,
     statement: str,
+    comparisons: Sequence[Comparison],
     what: str,
-    margins: dict[str, float],
+    criterion: str,
     missing: str,
-    unit: str = "points",
-    list_all: bool = False,
 ) -> Claim:
-    """A claim judged by the sign of ``margins`` (positive: the claimed direction; ties fail).
-
-    The failing comparisons are always named; ``list_all`` names every one, for claims whose
-    comparisons differ in a way the reader must see (such as which label fraction was used).
-    """
-    if not margins:
+    """A universal claim over ``comparisons``: each one's interval, state and sample listed."""
+    if not comparisons:
         return Claim(number, statement, UNJUDGED, missing)
-    holds = sum(m > 0 for m in margins.values())
-    total = len(margins)
-    span = _margin_range(list(margins.values()), unit)
-    detail = f"Holds in {holds} of {total} {what}; margins {span}."
-    if list_all:
-        named = [f"{name} ({_signed(m, unit)})" for name, m in margins.items()]
-        detail += " Compared: " + ", ".join(named) + "."
-    else:
-        fails = [f"{name} ({_signed(m, unit)})" for name, m in margins.items() if m <= 0]
-        if fails:
-            detail += " It does not hold for " + ", ".join(fails) + "."
-    return Claim(number, statement, verdict(holds, total), detail, holds, total)
+    states = tuple(c.state for c in comparisons)
+    listed = "; ".join(c.sentence() for c in comparisons)
+    detail = f"{tally(states, what)}. {criterion} {listed}."
+    return Claim(number, statement, overall(states), detail, states)
 
 
 def _augmentation_claims(data: Data, study: AugmentationStudy) -> list[Claim]:
-    matter = "Augmentations matter: some choices are much better than others"
-    fade_tm = "Fade in/out + time masking is the best pair"
+    matter = "Augmentations matter: the best augmentation choice beats the worst"
+    fade_tm = f"{pair_name(BEST_PAIR).capitalize()} is the best pair"
     if not study.matrices:
         why = (
             "No augmentation-study runs (experiment = `augmentation`) in this run's results; "
             "the profile may not include E1."
         )
         return [Claim(1, matter, UNJUDGED, why), Claim(1, fade_tm, UNJUDGED, why)]
-    spreads, ranks = [], []
-    holds_spread = holds_rank = judged_rank = 0
     keys = study_keys(study, data.datasets)
-    target = BEST_PAIR
+    spreads = [spread(data, study, key).comparison for key in keys]
+    matter_claim = _from_comparisons(
+        1,
+        matter,
+        spreads,
+        "data sets",
+        "The best and the worst cell (singles and pairs) are chosen on the evaluation head's "
+        "validation accuracy; the interval is of their paired test-accuracy difference.",
+        "",
+    )
+    states, parts = [], []
     for key in keys:
+        versus = {p: c for p, c in versus_best_pair(data, study, key).items() if p[0] != p[1]}
         label = study_label(study, key)
-        cells = unique_cells(study.matrices[key], study.axis)
-        best = max(cells, key=lambda c: cells[c].mean)
-        worst = min(cells, key=lambda c: cells[c].mean)
-        spread = 100 * (cells[best].mean - cells[worst].mean)
-        holds_spread += spread >= MUCH_BETTER_POINTS
-        spreads.append(
-            f"{label}: best {pair_name(best)} {100 * cells[best].mean:.1f} %, worst "
-            f"{pair_name(worst)} {100 * cells[worst].mean:.1f} %, spread {spread:.1f} points "
-            f"({len(cells)} cells measured)"
-        )
-        pairs = {c: s for c, s in cells.items() if c[0] != c[1]}
-        if target not in pairs:
-            ranks.append(f"{label}: {pair_name(target)} not measured")
+        if not versus:
+            measured = BEST_PAIR in study.matrices[key]
+            why = "no other pair measured" if measured else f"{pair_name(BEST_PAIR)} not measured"
+            states.append(UNJUDGED)
+            parts.append(f"{label}: {UNJUDGED} ({why})")
             continue
-        judged_rank += 1
-        rank = 1 + sum(s.mean > pairs[target].mean for s in pairs.values())
-        holds_rank += rank == 1
-        top = max(pairs, key=lambda c: pairs[c].mean)
-        ranks.append(
-            f"{label}: {pair_name(target)} ranks {rank} of {len(pairs)} pairs "
-            f"({100 * pairs[target].mean:.1f} %; best pair {pair_name(top)} "
-            f"{100 * pairs[top].mean:.1f} %)"
+        state = best_pair_state(versus)
+        states.append(state)
+        listed = "; ".join(c.sentence() for c in versus.values())
+        parts.append(
+            f"{label}: {state}, {tally([c.state for c in versus.values()], 'other pairs')} "
+            f"({listed})"
         )
-    matter_detail = (
-        f"The best and the worst augmentation cell (singles and pairs) differ by at least "
-        f"{MUCH_BETTER_POINTS:g} points on {holds_spread} of {len(keys)} data sets. "
-        + "; ".join(spreads)
-        + "."
+    rank_claim = Claim(
+        1,
+        fade_tm,
+        overall(states),
+        f"{tally(states, 'data sets')}. Per data set, supported only if the interval of "
+        f"{pair_name(BEST_PAIR)} minus every other measured pair lies above zero, "
+        "contradicted if any lies below. " + "; ".join(parts) + ".",
+        tuple(states),
     )
-    rank_detail = (
-        f"{pair_name(target).capitalize()} is the best pair on {holds_rank} of {judged_rank} "
-        "data sets where it was measured. " + "; ".join(ranks) + "."
-    )
-    if judged_rank == 0:
-        rank_detail = "; ".join(ranks) + "."
-    return [
-        Claim(1, matter, verdict(holds_spread, len(keys)), matter_detail, holds_spread, len(keys)),
-        Claim(1, fade_tm, verdict(holds_rank, judged_rank), rank_detail, holds_rank, judged_rank),
-    ]
+    return [matter_claim, rank_claim]
 
 
-def _input_claim(data: Data) -> Claim:
-    grid = data.grid.get(ACCURACY, {})
-    margins: dict[str, float] = {}
-    complete: dict[str, bool] = {}
-    for dataset in data.datasets:
-        for objective in objectives_of(grid, dataset):
-            raw = grid.get((dataset, RAW, objective, FULL_FRACTION))
-            spec = grid.get((dataset, SPECTROGRAM, objective, FULL_FRACTION))
-            if raw and spec:
-                margin = 100 * (spec.mean - raw.mean)
-                margins[f"{dataset}/{objective_name(objective)}"] = margin
-                complete[dataset] = complete.get(dataset, True) and margin > 0
-    claim = _comparison_claim(
+def _input_claim(compared: GridComparisons) -> Claim:
+    return _from_comparisons(
         2,
         "Spectrogram input beats raw waveform for supervised, self-supervised and CLAR",
-        f"(data set, objective) comparisons of evaluation-head accuracy at {pct(FULL_FRACTION)} "
-        "labels (margin = spectrogram − raw)",
-        margins,
+        list(compared.inputs.values()),
+        "(data set, objective) comparisons",
+        f"Evaluation-head test accuracy at {pct(FULL_FRACTION)} labels, spectrogram − raw.",
         "No data set has grid runs with both raw and spectrogram input at "
         f"{pct(FULL_FRACTION)} labels; the profile may train one input only.",
     )
-    if complete:
-        wins = sum(complete.values())
-        detail = (
-            f"{claim.detail} Spectrogram wins for every measured objective on {wins} of "
-            f"{len(complete)} data sets."
-        )
-        claim = replace(claim, detail=detail)
-    return claim
 
 
-def _label_claims(data: Data) -> list[Claim]:
+def _label_claims(compared: GridComparisons) -> list[Claim]:
     """CLAR against self-supervised at every label fraction, and against supervised at the
     lowest."""
-    grid = data.grid.get(ACCURACY, {})
-    versus_contrastive: dict[str, float] = {}
-    versus_supervised: dict[str, float] = {}
-    for dataset in data.datasets:
-        for input_ in inputs_of(grid, dataset):
-            fractions = fractions_of(grid, dataset, input_)
-            for fraction in fractions:
-                hybrid = grid.get((dataset, input_, HYBRID, fraction))
-                contrastive = grid.get((dataset, input_, CONTRASTIVE, fraction))
-                if hybrid and contrastive:
-                    name = f"{dataset}/{input_}/{pct(fraction)}"
-                    versus_contrastive[name] = 100 * (hybrid.mean - contrastive.mean)
-            low = [
-                f
-                for f in fractions
-                if f < FULL_FRACTION
-                and (dataset, input_, HYBRID, f) in grid
-                and (dataset, input_, SUPERVISED, f) in grid
-            ]
-            if low:
-                f = low[0]
-                diff = grid[(dataset, input_, HYBRID, f)].mean
-                diff -= grid[(dataset, input_, SUPERVISED, f)].mean
-                versus_supervised[f"{dataset}/{input_} at {pct(f)} labels"] = 100 * diff
+    lowest: dict[Key, Comparison] = {}
+    for (dataset, input_, fraction), comparison in sorted(compared.vs_supervised.items()):
+        if fraction < FULL_FRACTION and (dataset, input_) not in lowest:
+            lowest[(dataset, input_)] = comparison
     return [
-        _comparison_claim(
+        _from_comparisons(
             3,
             "CLAR beats self-supervised pre-training + evaluation head at every label fraction",
-            "(data set, input, label fraction) comparisons of evaluation-head accuracy "
-            "(margin = CLAR − self-supervised)",
-            versus_contrastive,
+            list(compared.vs_self_supervised.values()),
+            "(data set, input, label fraction) comparisons",
+            "Evaluation-head test accuracy, CLAR − self-supervised.",
             "No grid configuration has both CLAR (hybrid) and self-supervised "
             "(contrastive) runs; the run may have trained one loss only.",
         ),
-        _comparison_claim(
+        _from_comparisons(
             3,
             "CLAR beats supervised training at the lowest label fraction",
-            "(data set, input) comparisons of evaluation-head accuracy at the lowest label "
-            "fraction below 100 % that both were run at (margin = CLAR − supervised)",
-            versus_supervised,
+            list(lowest.values()),
+            "(data set, input) comparisons",
+            "Evaluation-head test accuracy at the lowest label fraction below "
+            f"{pct(FULL_FRACTION)} that both were run at, CLAR − supervised.",
             "No data set has both CLAR and supervised grid runs below "
             f"{pct(FULL_FRACTION)} labels.",
-            list_all=True,
         ),
     ]
 
 
-def _convergence_claim(data: Data, curves: dict[Key, Curve]) -> Claim:
-    share = f"{100 * CONVERGENCE_SHARE:g} %"
-    epochs_saved: dict[str, float] = {}
-    notes = []
-    for hybrid in (c for cs in curves_by_dataset(data, curves).values() for c in cs):
-        key = hybrid.key
-        if key[2] != HYBRID or (other := curves.get((*key[:2], CONTRASTIVE, key[3]))) is None:
-            continue
-        name = f"{key[0]}/{key[1]}/{pct(float(key[3]))}"
-        h, c = hybrid.converged_epoch(), other.converged_epoch()
-        epochs_saved[name] = c - h
-        notes.append(
-            f"{name}: CLAR at epoch {h} (final {100 * hybrid.final.mean:.1f} %), "
-            f"self-supervised at epoch {c} (final {100 * other.final.mean:.1f} %)"
-        )
-    claim = _comparison_claim(
+def _convergence_claim(races: dict[Key, e4.Race]) -> Claim:
+    return _from_comparisons(
         3,
         "CLAR converges faster than the self-supervised model",
-        f"convergence comparisons; a model has converged at the first epoch whose seed-mean "
-        f"held-out accuracy reaches {share} of its own final seed-mean held-out accuracy "
-        "(margin = self-supervised epoch − CLAR epoch)",
-        epochs_saved,
+        [r.comparison for r in races.values()],
+        "convergence comparisons",
+        "Criterion shared by the two: the area under the held-out-accuracy curve over the "
+        "epochs both ran (mean accuracy over training), CLAR − self-supervised, paired by "
+        "seed, with a t interval over seeds.",
         "No convergence runs (experiment = `convergence`) for both CLAR and "
         "the self-supervised model.",
-        unit="epochs",
     )
-    if notes:
-        claim = replace(claim, detail=f"{claim.detail} {'; '.join(notes)}.")
-    return claim
 
 
-def judge(data: Data, study: AugmentationStudy, curves: dict[Key, Curve]) -> list[Claim]:
-    """Every claim part, in PAPER.md's order, from the aggregates a render computed."""
+def judge(
+    data: Data,
+    study: AugmentationStudy,
+    compared: GridComparisons,
+    races: dict[Key, e4.Race],
+) -> list[Claim]:
+    """Every claim part, in PAPER.md's order, from the comparisons a render computed."""
     return [
         *_augmentation_claims(data, study),
-        _input_claim(data),
-        *_label_claims(data),
-        _convergence_claim(data, curves),
+        _input_claim(compared),
+        *_label_claims(compared),
+        _convergence_claim(races),
     ]
 
 
-def check(results: pd.DataFrame, run_info: dict | None = None) -> list[Claim]:
-    """The three claims of PAPER.md, split into checkable parts, judged on ``results``."""
-    data = gather(results, run_info or {})
-    return judge(data, augmentation_study(data.df), convergence_curves(data.df))
+def check(
+    results: pd.DataFrame, run_info: dict | None = None, per_clip: pd.DataFrame | None = None
+) -> list[Claim]:
+    """The three claims of PAPER.md, split into checkable parts, judged on ``results`` and the
+    per-clip outcomes ``per_clip``."""
+    data = gather(results, run_info or {}, per_clip)
+    curves = e4.convergence_curves(data.df)
+    return judge(data, augmentation_study(data.df), grid_comparisons(data), e4.races(data, curves))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from clar.report.aggregate import OBJECTIVES, Data, best, objective_name, ordered
+from clar.report.comparisons import GridComparisons
 from clar.report.results import ACCURACY
-from clar.report.tables import MISSING, cell, grid_augmentations, md_table, pct, points
+from clar.report.tables import MISSING, cell, grid_augmentations, md_table, pct
+from clar.report.verdicts import MARKS_LEGEND
 from clar.vocabulary import FULL_FRACTION, RAW, SPECTROGRAM
 
 
-def table(data: Data) -> str:
+def table(data: Data, compared: GridComparisons) -> str:
     """Per data set: objectives as rows, raw and spectrogram side by side, and their gap."""
     grid = data.grid.get(ACCURACY, {})
     text = "# E2: raw waveform vs spectrogram\n\n"
@@ -21,9 +23,11 @@ def table(data: Data) -> str:
         )
     text += (
         f"Evaluation-head accuracy on the test split at {pct(FULL_FRACTION)} labels, in %, "
-        "mean ± sample std over seeds (n seeds); the last column is the difference of the means "
-        "in percentage points (positive: spectrogram better). The best objective per input "
-        "column is in bold.\n" + grid_augmentations(data)
+        "mean ± sample std over seeds (n seeds). *spectrogram − raw* is the difference in "
+        "percentage points (positive: spectrogram better) with its paired 95 % bootstrap "
+        "interval (runs paired by seed; seeds, then test clips resampled) and what it rests on; "
+        f"{MARKS_LEGEND}. The best objective per input column is in bold.\n"
+        + grid_augmentations(data)
     )
     for dataset in datasets:
         objectives = ordered(
@@ -37,15 +41,24 @@ def table(data: Data) -> str:
         rows = []
         for o in objectives:
             raw, spec = column[RAW][o], column[SPECTROGRAM][o]
-            diff = points(100 * (spec.mean - raw.mean)) if raw and spec else MISSING
+            compared_ = compared.inputs.get((dataset, o))
+            interval = compared_.interval if compared_ else None
             rows.append(
                 [
                     objective_name(o),
                     cell(raw, o in top[RAW]),
                     cell(spec, o in top[SPECTROGRAM]),
-                    diff,
+                    compared_.cell() if compared_ else MISSING,
+                    interval.sample() if interval else MISSING,
                 ]
             )
-        header = ["objective", RAW, SPECTROGRAM, f"{SPECTROGRAM} − {RAW} (points)"]
-        text += f"\n## {dataset}\n\n" + md_table(header, rows)
+        header = [
+            "objective",
+            RAW,
+            SPECTROGRAM,
+            f"{SPECTROGRAM} − {RAW} (points) [95 % CI]",
+            "n",
+        ]
+        labels = data.fraction_label(dataset, FULL_FRACTION)
+        text += f"\n## {dataset}\n\nLabels: {labels}.\n\n" + md_table(header, rows)
     return text

@@ -14,9 +14,17 @@ from clar.report.aggregate import (
     objective_name,
     objectives_of,
 )
-from clar.report.figures import mean_with_band, panels, placeholder
+from clar.report.comparisons import GridComparisons
+from clar.report.figures import (
+    INPUT_MARKERS,
+    OTHER_INPUT_MARKER,
+    mean_with_band,
+    panels,
+    placeholder,
+)
 from clar.report.results import ACCURACY, CLASSIFIER_ACCURACY, MACRO_F1
-from clar.report.tables import cell, grid_augmentations, md_table, pct
+from clar.report.tables import MISSING, cell, grid_augmentations, md_table
+from clar.report.verdicts import MARKS_LEGEND
 
 # The metrics shown, each as (metric, section title, what it measures).
 E3_METRICS = (
@@ -40,7 +48,7 @@ E3_METRICS = (
 )
 
 
-def fraction_table(grid: Cells, dataset: str, input_: str) -> str:
+def fraction_table(data: Data, grid: Cells, dataset: str, input_: str) -> str:
     """Objectives as rows, label fractions as columns, best objective per column in bold."""
     fractions = fractions_of(grid, dataset, input_)
     objectives = objectives_of(grid, dataset, input_)
@@ -52,11 +60,36 @@ def fraction_table(grid: Cells, dataset: str, input_: str) -> str:
         ]
         for o in objectives
     ]
-    header = ["objective", *(f"{pct(f)} labels" for f in fractions)]
+    header = ["objective", *(f"{data.fraction_label(dataset, f)} labels" for f in fractions)]
     return md_table(header, rows)
 
 
-def table(data: Data) -> str:
+def comparison_table(data: Data, compared: GridComparisons, dataset: str, input_: str) -> str:
+    """CLAR minus each other objective at every fraction, with paired intervals."""
+    fractions = fractions_of(data.grid.get(ACCURACY, {}), dataset, input_)
+    rows = []
+    for name, found in (
+        ("CLAR − supervised", compared.vs_supervised),
+        ("CLAR − self-supervised", compared.vs_self_supervised),
+    ):
+        mine = [found.get((dataset, input_, f)) for f in fractions]
+        if not any(mine):
+            continue
+        rows.append([name, *(c.cell() if c else MISSING for c in mine)])
+    if not rows:
+        return ""
+    samples = {
+        c.interval.sample()
+        for table in (compared.vs_supervised, compared.vs_self_supervised)
+        for k, c in table.items()
+        if k[:2] == (dataset, input_) and c.interval
+    }
+    header = ["difference (points) [95 % CI]", *(f"{f:g} % labels" for f in fractions)]
+    note = f"\nn: {', '.join(sorted(samples))}.\n" if samples else ""
+    return "\n" + md_table(header, rows) + note
+
+
+def table(data: Data, compared: GridComparisons) -> str:
     text = "# E3: supervised vs self-supervised vs CLAR at each label fraction\n\n"
     if not data.grid.get(ACCURACY):
         return text + (
@@ -65,7 +98,13 @@ def table(data: Data) -> str:
         )
     text += (
         "Cells are in %, mean ± sample std over seeds (n seeds); the best objective per label "
-        "fraction is in bold. Each section says which metric it shows.\n" + grid_augmentations(data)
+        "fraction is in bold. Each section says which metric it shows. A label fraction is "
+        "named by its nominal value and what it really gave: the share of the training clips "
+        "labelled, their count and the labelled clips per class (fractions round up to at "
+        "least one clip per class). Under the headline metric, CLAR's test-accuracy "
+        "difference to each other objective, in points, with its paired 95 % bootstrap "
+        f"interval (runs paired by seed; seeds, then test clips resampled); {MARKS_LEGEND}.\n"
+        + grid_augmentations(data)
     )
     for metric, title, explanation in E3_METRICS:
         grid = data.grid.get(metric, {})
@@ -75,8 +114,10 @@ def table(data: Data) -> str:
         for dataset in data.datasets:
             for input_ in inputs_of(grid, dataset):
                 text += f"\n### {dataset}, {input_} input\n\n" + fraction_table(
-                    grid, dataset, input_
+                    data, grid, dataset, input_
                 )
+                if metric == ACCURACY:
+                    text += comparison_table(data, compared, dataset, input_)
     return text
 
 
@@ -101,13 +142,14 @@ def figure(data: Data) -> Figure:
                 x = np.array([f for f, _ in found])
                 label = f"{objective_name(objective)}, {input_}"
                 stats = [s for _, s in found]
-                mean_with_band(ax, x, stats, objective, input_, label, marker="o")
+                marker = INPUT_MARKERS.get(input_, OTHER_INPUT_MARKER)
+                mean_with_band(ax, x, stats, objective, input_, label, marker=marker)
                 fractions_seen.update(x)
         ax.set_xscale("log")
         ticks = sorted(fractions_seen)
-        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_xticks(ticks, [data.fraction_tick(dataset, t) for t in ticks], fontsize="small")
         ax.minorticks_off()
-        ax.set_xlabel("labelled training clips (%)")
+        ax.set_xlabel("label fraction: nominal (real share, labelled clips per class)")
         ax.set_ylabel("evaluation-head accuracy (%)")
         ax.set_title(dataset)
         ax.grid(alpha=0.3)

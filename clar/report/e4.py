@@ -1,47 +1,69 @@
-"""E4, convergence: held-out accuracy epoch by epoch, and when each model has converged."""
+"""E4, convergence: held-out accuracy epoch by epoch, and whether CLAR converges faster than the
+self-supervised model.
+
+The two methods are compared on a criterion they share, so that ending higher is never
+penalised (measuring each against a share of its *own* final accuracy would make the better
+method look slower):
+
+- the *area* under the held-out-accuracy curve over the epochs both ran (trapezoids, divided
+  by the span of epochs: a mean accuracy over training, in %), per seed; its difference CLAR −
+  self-supervised, paired by seed, gets a t interval over seeds and decides the verdict. The
+  area is linear in the curve, so a method at least as accurate at every probe can never be
+  judged slower;
+- descriptively, the first epoch at which each seed-mean curve reaches a *shared threshold*:
+  :data:`THRESHOLD_SHARE` of the lower of the two final seed-mean accuracies.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from clar.report.aggregate import OBJECTIVES, Data, Key, objective_name, summarise
-from clar.report.figures import mean_with_band, panels, placeholder
+from clar.report.aggregate import OBJECTIVES, Data, Key, objective_name
+from clar.report.figures import OBJECTIVE_COLOURS, panels, placeholder
+from clar.report.intervals import Interval, over_seeds
 from clar.report.results import CONVERGENCE, HELDOUT_ACCURACY
 from clar.report.statistics import Stat
-from clar.report.tables import cell, md_table, pct
-from clar.vocabulary import FULL_FRACTION
+from clar.report.tables import cell, md_table
+from clar.report.verdicts import MARKS_LEGEND, Comparison
+from clar.vocabulary import CONTRASTIVE, FULL_FRACTION, HYBRID, LABEL_FREE
 
-# A model has converged at the first epoch whose seed-mean held-out accuracy reaches this share
-# of its own final (last-epoch) seed-mean held-out accuracy (claim 3 needs a number for it).
-CONVERGENCE_SHARE = 0.9
+THRESHOLD_SHARE = 0.9
 CURVE_KEYS = ("dataset", "input", "objective", "fraction")
+AREA_UNIT = "points of mean held-out accuracy"
+# Line styles tell a panel's label fractions apart (the colour is the objective's).
+FRACTION_STYLES = ("-", "--", ":", "-.")
 
 
 @dataclass(frozen=True)
 class Curve:
-    """The seed-mean held-out accuracy of one configuration, epoch by epoch."""
+    """The held-out accuracy of one configuration, epoch by epoch, per seed."""
 
     key: Key  # (dataset, input, objective, fraction)
-    epochs: np.ndarray  # [epochs], ascending
-    stats: tuple[Stat, ...]  # one per epoch
+    epochs: np.ndarray  # [E], ascending
+    seeds: tuple[int, ...]
+    values: np.ndarray  # [S, E], NaN where a seed has no probe at that epoch
+
+    @property
+    def stats(self) -> tuple[Stat, ...]:
+        out = []
+        for column in self.values.T:
+            v = column[np.isfinite(column)]
+            std = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+            out.append(Stat(float(v.mean()), std, len(v)))
+        return tuple(out)
 
     @property
     def mean(self) -> np.ndarray:
-        return np.array([s.mean for s in self.stats])
+        return np.nanmean(self.values, axis=0)
 
     @property
     def final(self) -> Stat:
         return self.stats[-1]
-
-    def converged_epoch(self) -> int:
-        """First epoch whose mean reaches :data:`CONVERGENCE_SHARE` of the final mean."""
-        reached = np.flatnonzero(self.mean >= CONVERGENCE_SHARE * self.final.mean)
-        return int(self.epochs[reached[0]])
 
 
 def convergence_curves(df: pd.DataFrame) -> dict[Key, Curve]:
@@ -52,92 +74,204 @@ def convergence_curves(df: pd.DataFrame) -> dict[Key, Curve]:
     # A training run logged without a label fraction had no label subset: treat it as 100 %
     # so that its key can be matched (NaN never equals NaN in a dict look-up).
     rows["fraction"] = rows["fraction"].fillna(FULL_FRACTION)
-    by = (*CURVE_KEYS, "epoch")
-    summary = summarise(rows, experiment=CONVERGENCE, metric=HELDOUT_ACCURACY, by=by)
+    # Rows of one seed and epoch are averaged: a seed counts once.
+    per_seed = rows.groupby([*CURVE_KEYS, "epoch", "seed"], dropna=False)["value"].mean()
     curves: dict[Key, Curve] = {}
-    for key, group in summary.groupby(list(CURVE_KEYS), dropna=False):
-        group = group.sort_values("epoch")
-        stats = tuple(Stat.from_row(r) for _, r in group.iterrows())
-        curves[tuple(key)] = Curve(tuple(key), group["epoch"].to_numpy(), stats)
+    for key, group in per_seed.reset_index().groupby(list(CURVE_KEYS), dropna=False):
+        table = group.pivot(index="seed", columns="epoch", values="value").sort_index(axis=1)
+        curves[tuple(key)] = Curve(
+            tuple(key),
+            table.columns.to_numpy(dtype=float),
+            tuple(int(s) for s in table.index),
+            table.to_numpy(dtype=float),
+        )
     return curves
 
 
-def curve_label(curve: Curve, siblings: Sequence[Curve]) -> str:
-    """The objective, plus input and fraction only where they tell the panel's lines apart."""
-    label = objective_name(str(curve.key[2]))
-    if len({c.key[1] for c in siblings}) > 1:
-        label += f", {curve.key[1]}"
-    if len({c.key[3] for c in siblings}) > 1:
-        label += f", {pct(float(curve.key[3]))} labels"
-    return label
+def area(epochs: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Mean accuracy over training: the trapezoid area under each row of ``values`` divided by
+    the span of ``epochs`` (the single value where there is one epoch)."""
+    if len(epochs) == 1:
+        return values[..., 0]
+    return np.trapezoid(values, epochs, axis=-1) / (epochs[-1] - epochs[0])
 
 
-def curves_by_dataset(data: Data, curves: dict[Key, Curve]) -> dict[str, list[Curve]]:
-    """Per data set with curves, its curves by input, fraction and objective."""
+def reached(epochs: np.ndarray, curve: np.ndarray, threshold: float) -> int | None:
+    """The first epoch whose value reaches ``threshold``."""
+    hits = np.flatnonzero(curve >= threshold)
+    return int(epochs[hits[0]]) if len(hits) else None
 
+
+@dataclass(frozen=True)
+class Race:
+    """CLAR against the self-supervised model on their shared epochs and seeds."""
+
+    hybrid: Curve
+    other: Curve
+    epochs: np.ndarray
+    seeds: tuple[int, ...]
+    threshold: float  # accuracy (fraction) both curves are timed to
+    epoch_hybrid: int | None
+    epoch_other: int | None
+    comparison: Comparison  # area difference CLAR − self-supervised, in points
+
+
+def race(hybrid: Curve, other: Curve, name: str) -> Race | None:
+    """The comparison of two curves on the epochs and seeds they share (None: nothing shared)."""
+    epochs = np.intersect1d(hybrid.epochs, other.epochs)
+    if len(epochs) == 0:
+        return None
+
+    def on(curve: Curve) -> np.ndarray:
+        return curve.values[:, np.searchsorted(curve.epochs, epochs)]
+
+    h, o = on(hybrid), on(other)
+    mean_h, mean_o = np.nanmean(h, axis=0), np.nanmean(o, axis=0)
+    threshold = THRESHOLD_SHARE * min(mean_h[-1], mean_o[-1])
+    complete_h = {s: r for s, r in zip(hybrid.seeds, h, strict=True) if np.isfinite(r).all()}
+    complete_o = {s: r for s, r in zip(other.seeds, o, strict=True) if np.isfinite(r).all()}
+    seeds = tuple(sorted(set(complete_h) & set(complete_o)))
+    diffs = np.array(
+        [100 * (area(epochs, complete_h[s]) - area(epochs, complete_o[s])) for s in seeds]
+    )
+    interval: Interval | None = over_seeds(diffs)
+    why = f"{len(seeds)} seed(s) with both curves: an interval over seeds needs two or more"
+    comparison = Comparison(name, interval, why if interval is None else "", AREA_UNIT)
+    return Race(
+        hybrid,
+        other,
+        epochs,
+        seeds,
+        threshold,
+        reached(epochs, mean_h, threshold),
+        reached(epochs, mean_o, threshold),
+        comparison,
+    )
+
+
+def curve_name(data: Data, key: Key) -> str:
+    return f"{key[0]}/{key[1]}/{data.fraction_label(str(key[0]), float(key[3]))}"
+
+
+def races(data: Data, curves: dict[Key, Curve]) -> dict[Key, Race]:
+    """Each CLAR curve against the self-supervised curve of its data set and input (the
+    self-supervised model trains on no labels: its curve at the same fraction if there is one,
+    else its 100 % one)."""
+    out = {}
+    for key, hybrid in sorted(curves.items(), key=lambda kv: str(kv[0])):
+        if key[2] != HYBRID:
+            continue
+        other = curves.get((*key[:2], CONTRASTIVE, key[3])) or curves.get(
+            (*key[:2], CONTRASTIVE, FULL_FRACTION)
+        )
+        if other is not None and (found := race(hybrid, other, curve_name(data, key))):
+            out[key] = found
+    return out
+
+
+def panel_keys(data: Data, curves: dict[Key, Curve]) -> list[tuple[str, str]]:
+    """The (data set, input) pairs with curves, in the report's data set order."""
+    order = {d: i for i, d in enumerate(data.datasets)}
+    keys = {(str(k[0]), str(k[1])) for k in curves}
+    return sorted(keys, key=lambda k: (order.get(k[0], len(order)), k))
+
+
+def panel_curves(curves: dict[Key, Curve], dataset: str, input_: str) -> list[Curve]:
     def order(c: Curve) -> tuple:
         objective = str(c.key[2])
         rank = OBJECTIVES.index(objective) if objective in OBJECTIVES else len(OBJECTIVES)
-        return (str(c.key[1]), float(c.key[3]), rank, objective)
+        return (rank, objective, -float(c.key[3]))
 
-    grouped = {
-        d: sorted((c for c in curves.values() if c.key[0] == d), key=order) for d in data.datasets
-    }
-    return {d: cs for d, cs in grouped.items() if cs}
+    return sorted((c for k, c in curves.items() if k[:2] == (dataset, input_)), key=order)
 
 
-def table(data: Data, curves: dict[Key, Curve]) -> str:
+def _epoch(value: int | None) -> str:
+    return "not reached" if value is None else str(value)
+
+
+def table(data: Data, curves: dict[Key, Curve], found: dict[Key, Race]) -> str:
     text = "# E4: convergence\n\n"
-    grouped = curves_by_dataset(data, curves)
-    if not grouped:
+    if not curves:
         return text + (
             "No convergence runs in this experiment (no rows with experiment = `convergence`): "
             "the profile may skip E4, or its runs have not finished.\n"
         )
-    share = f"{100 * CONVERGENCE_SHARE:g} %"
+    share = f"{100 * THRESHOLD_SHARE:g} %"
     text += (
-        "Held-out accuracy of training runs, epoch by epoch, in % (mean ± sample std over seeds, "
-        f"n seeds). *Converged at* is the first epoch whose seed-mean accuracy reaches {share} "
-        "of the same model's final (last-epoch) seed-mean accuracy; *mean over epochs* averages "
-        "the seed-mean curve over all epochs run.\n"
+        "Held-out (validation split) accuracy of the probe during training, in % (mean ± sample "
+        "std over seeds, n seeds).\n\n"
+        "*CLAR − self-supervised* compares the two on a criterion they share: the difference of "
+        "the area under their held-out-accuracy curves (mean accuracy over the epochs both ran, "
+        "per seed, paired by seed), with a 95 % t interval over seeds; positive means CLAR is "
+        f"ahead over training. *Epoch at threshold* is the first epoch at which each seed-mean "
+        f"curve reaches {share} of the lower of the two final seed-mean accuracies. "
+        f"{MARKS_LEGEND}.\n"
     )
-    for dataset, dataset_curves in grouped.items():
-        rows = [
-            [
-                curve_label(c, dataset_curves),
-                f"{int(c.epochs[-1])}",
-                cell(c.final),
-                f"{c.converged_epoch()}",
-                f"{100 * c.mean.mean():.1f}",
+    for dataset, input_ in panel_keys(data, curves):
+        rows = []
+        for c in panel_curves(curves, dataset, input_):
+            rows.append(
+                [
+                    objective_name(str(c.key[2])),
+                    "none (trains without labels)"
+                    if c.key[2] in LABEL_FREE
+                    else data.fraction_label(dataset, float(c.key[3])),
+                    f"{int(c.epochs[-1])}",
+                    cell(c.final),
+                    f"{100 * float(area(c.epochs, c.mean)):.1f}",
+                ]
+            )
+        header = ["model", "labels", "epochs", "final accuracy", "mean over epochs"]
+        text += f"\n## {dataset}, {input_} input\n\n" + md_table(header, rows)
+        mine = [r for k, r in found.items() if k[:2] == (dataset, input_)]
+        if mine:
+            rows = [
+                [
+                    data.fraction_label(dataset, float(r.hybrid.key[3])),
+                    f"{100 * r.threshold:.1f}",
+                    f"{_epoch(r.epoch_hybrid)} / {_epoch(r.epoch_other)}",
+                    r.comparison.cell(),
+                    f"{len(r.seeds)}",
+                ]
+                for r in mine
             ]
-            for c in dataset_curves
-        ]
-        header = [
-            "model",
-            "epochs",
-            "final accuracy",
-            f"converged at ({share})",
-            "mean over epochs",
-        ]
-        text += f"\n## {dataset}\n\n" + md_table(header, rows)
+            header = [
+                "CLAR labels",
+                f"threshold ({share} of lower final, %)",
+                "epoch at threshold: CLAR / self-supervised",
+                "CLAR − self-supervised, area (points) [95 % CI]",
+                "seeds",
+            ]
+            text += "\n" + md_table(header, rows)
     return text
 
 
 def figure(data: Data, curves: dict[Key, Curve]) -> Figure:
-    """The curves, one panel per data set."""
-    grouped = curves_by_dataset(data, curves)
-    if not grouped:
+    """One panel per (data set, input): seed-mean lines, a band over the seeds' range."""
+    keys = panel_keys(data, curves)
+    if not keys:
         return placeholder("E4: no convergence runs in this experiment")
-    fig, axes = panels(len(grouped))
-    for ax, (dataset, dataset_curves) in zip(axes, grouped.items(), strict=False):
-        for curve in dataset_curves:
-            label = curve_label(curve, dataset_curves)
-            objective, input_ = str(curve.key[2]), str(curve.key[1])
-            mean_with_band(ax, curve.epochs, curve.stats, objective, input_, label)
+    fig, axes = panels(len(keys), width=5.2, height=3.8)
+    handles: dict[str, object] = {}
+    for ax, (dataset, input_) in zip(axes, keys, strict=False):
+        mine = panel_curves(curves, dataset, input_)
+        fractions = sorted({float(c.key[3]) for c in mine}, reverse=True)
+        for c in mine:
+            colour = OBJECTIVE_COLOURS.get(str(c.key[2]))
+            style = FRACTION_STYLES[fractions.index(float(c.key[3])) % len(FRACTION_STYLES)]
+            # The self-supervised model trains on no labels: a fraction would mislead.
+            used = "no labels" if c.key[2] in LABEL_FREE else f"{float(c.key[3]):g} % labels"
+            label = f"{objective_name(str(c.key[2]))}, {used}"
+            (line,) = ax.plot(c.epochs, 100 * c.mean, style, color=colour, marker=".", label=label)
+            handles.setdefault(label, line)
+            if len(c.seeds) > 1:
+                low, high = np.nanmin(c.values, axis=0), np.nanmax(c.values, axis=0)
+                ax.fill_between(c.epochs, 100 * low, 100 * high, color=colour, alpha=0.15, lw=0)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("held-out accuracy (%)")
-        ax.set_title(dataset)
+        ax.set_title(f"{dataset}, {input_} input")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-    fig.suptitle("E4: held-out accuracy during training (mean over seeds, band: ± one std)")
+    fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=3)
+    fig.suptitle("E4: held-out accuracy during training (line: seed mean; band: range over seeds)")
     return fig

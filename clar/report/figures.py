@@ -19,6 +19,9 @@ from clar.vocabulary import CONTRASTIVE, HYBRID, RAW, SPECTROGRAM, SUPERVISED
 OBJECTIVE_COLOURS = {SUPERVISED: "tab:blue", CONTRASTIVE: "tab:orange", HYBRID: "tab:green"}
 INPUT_STYLES = {SPECTROGRAM: "-", RAW: "--"}
 OTHER_INPUT_STYLE = ":"
+# A configuration run at one fraction only is a lone marker: its shape must tell the input too.
+INPUT_MARKERS = {SPECTROGRAM: "o", RAW: "s"}
+OTHER_INPUT_MARKER = "^"
 # Fixed metadata and hash salt keep the files byte-identical for identical results, so DVC
 # does not see a change where there is none.
 _METADATA = {PNG: {"Software": None}, SVG: {"Date": None}}

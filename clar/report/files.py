@@ -8,6 +8,7 @@ from __future__ import annotations
 
 # The data the rendered files are derived from, written by :func:`clar.report.build`.
 RESULTS = "results.csv"  # the long results table: one row per run, metric and epoch
+PER_CLIP = "per_clip.csv"  # which test clips each evaluation got right: what intervals resample
 RUN_INFO = "run_info.json"  # what ran, on what, and how long each stage group took
 SUMMARY = "summary.json"  # headline accuracies, for ``dvc exp show``
 
@@ -39,7 +40,7 @@ INDEX = "index.md"
 # What :func:`clar.report.render` writes, every time, whatever the profile ran: dvc.yaml
 # declares fixed outputs.
 RENDERED = (*TABLES, *FIGURE_FILES, INDEX)
-DATA = (RESULTS, RUN_INFO, SUMMARY)
+DATA = (RESULTS, PER_CLIP, RUN_INFO, SUMMARY)
 ALL = (*DATA, *RENDERED)
 
 # How dvc.yaml declares them: the headline numbers as metrics (``dvc metrics``, ``dvc exp

@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from clar.data.catalog import DATASETS
 from clar.report import files
 from clar.report.aggregate import Data, ordered
-from clar.report.claims import NOT_SUPPORTED, PARTLY, SUPPORTED, UNJUDGED, Claim
+from clar.report.claims import Claim
+from clar.report.intervals import BOOTSTRAP_SEED, RESAMPLES
 from clar.report.tables import MISSING, md_table
+from clar.report.verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNJUDGED
 from clar.vocabulary import SPLITS
 
 # The embedded data sets are generated stand-ins; the front page must never let them pass for
@@ -100,9 +102,22 @@ def _what_ran(data: Data, run_info: dict) -> str:
 def _claims_section(found: Sequence[Claim]) -> str:
     text = "## Claims of the paper, as measured here\n\n"
     text += (
-        "Each claim of PAPER.md is split into the parts that can be checked; a part is "
-        f"*{SUPPORTED}* when it holds in every comparison this run allows, *{PARTLY}* when in "
-        f"some, *{NOT_SUPPORTED}* when in none, and *{UNJUDGED}* when the run lacks the rows.\n"
+        "Each claim of PAPER.md is split into the parts that can be checked, and each part is "
+        "judged from paired 95 % intervals of the difference it is about, in percentage "
+        "points. A comparison is "
+        f"*{SUPPORTED}* when its interval lies above zero in the claimed direction, "
+        f"*{CONTRADICTED}* when it lies below zero, *{INCONCLUSIVE}* when it includes zero, "
+        f"and *{UNJUDGED}* when the run lacks the data. A part made of several comparisons is "
+        "supported only if every one is, contradicted if any one is, inconclusive otherwise; "
+        "the counts are given. Intervals are per comparison, not adjusted for how many there "
+        "are.\n\n"
+        "Test-accuracy differences pair the two runs of each seed (the same seed means the "
+        "same labelled subset and the same test clips) and bootstrap them: over the test clips "
+        "with one seed; with several, seeds are resampled, then clips (one clip resample shared "
+        f"by the seeds of a replicate). {RESAMPLES} resamples, percentile interval, generator "
+        f"seeded with {BOOTSTRAP_SEED} so every render gives the same intervals. Convergence "
+        "compares areas under the held-out-accuracy curves per seed, with a t interval over "
+        "seeds. Each comparison states what it rests on (seeds × test clips).\n"
     )
     for number, title in CLAIM_TITLES.items():
         text += f"\n### {title}\n\n"
@@ -129,8 +144,9 @@ def page(data: Data, run_info: dict, found: Sequence[Claim], tables: dict[str, s
     text = "# CLAR reproduction: results\n\n"
     text += (
         f"Every number and figure on this page is derived from [{files.RESULTS}]({files.RESULTS}) "
-        "(one row per run and metric); cells are mean ± sample std over seeds with the number "
-        "of seeds n, in %.\n\n"
+        f"(one row per run and metric) and [{files.PER_CLIP}]({files.PER_CLIP}) (which test "
+        "clips each evaluation got right); cells are mean ± sample std over seeds with the "
+        "number of seeds n, in %; differences carry paired 95 % intervals.\n\n"
     )
     text += _what_ran(data, run_info) + "\n" + _claims_section(found)
     for title, table, figure in SECTIONS:

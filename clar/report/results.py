@@ -44,13 +44,24 @@ CLASSIFIER_ACCURACY = "classifier_accuracy"
 CLASSIFIER_MACRO_F1 = "classifier_macro_f1"
 HELDOUT_ACCURACY = "heldout_accuracy"
 CONFUSION = "confusion/"
+# What the evaluation was fitted and scored on: the evaluation head's validation accuracy (what
+# model selection may look at, never the test split), the labelled clips a nominal fraction
+# really gave (count, percent of the training split, fewest and most per class) and the test
+# clips scored.
+VALID_ACCURACY = "valid_accuracy"
+LABELLED_CLIPS = "labelled_clips"
+LABELLED_SHARE = "labelled_share"
+LABELLED_MIN_PER_CLASS = "labelled_min_per_class"
+LABELLED_MAX_PER_CLASS = "labelled_max_per_class"
+TEST_CLIPS = "test_clips"
 
 
 def confusion_metric(true: str, predicted: str) -> str:
     return f"{CONFUSION}{true}/{predicted}"
 
 
-def _key(run: dict, experiment: str, fraction: float) -> dict:
+def run_key(run: dict, experiment: str, fraction: float) -> dict:
+    """The identifying columns of a run's rows (``run`` is run.json's ``"run"``)."""
     return {
         "experiment": experiment,
         "dataset": run["dataset"],
@@ -66,7 +77,7 @@ def _key(run: dict, experiment: str, fraction: float) -> dict:
 def metric_rows(result: dict, experiment: str) -> list[dict]:
     """The rows of one evaluation (the JSON a run folder's ``evaluation-f<fraction>.json``
     holds)."""
-    key = _key(result["run"], experiment, result["fraction"])
+    key = run_key(result["run"], experiment, result["fraction"])
     head = result["evaluation_head"]
     rows = [
         {**key, "metric": ACCURACY, "value": head["accuracy"]},
@@ -77,6 +88,9 @@ def metric_rows(result: dict, experiment: str) -> list[dict]:
             {**key, "metric": CLASSIFIER_ACCURACY, "value": result["classifier"]["accuracy"]},
             {**key, "metric": CLASSIFIER_MACRO_F1, "value": result["classifier"]["macro_f1"]},
         ]
+    if head.get(VALID_ACCURACY) is not None:
+        rows.append({**key, "metric": VALID_ACCURACY, "value": head[VALID_ACCURACY]})
+    rows += [{**key, "metric": m, "value": v} for m, v in _sample_sizes(result).items()]
     classes = result["classes"]
     for t, row in enumerate(head["confusion"]):
         rows += [
@@ -86,13 +100,31 @@ def metric_rows(result: dict, experiment: str) -> list[dict]:
     return rows
 
 
+def _sample_sizes(result: dict) -> dict[str, float]:
+    """The labelled and test clip counts of an evaluation, where it records them."""
+    out: dict[str, float] = {}
+    labelled = result.get("labelled")
+    if labelled:
+        out[LABELLED_CLIPS] = labelled["clips"]
+        out[LABELLED_SHARE] = labelled["share"]
+        per_class = list(labelled.get("per_class", {}).values())
+        if per_class:
+            out[LABELLED_MIN_PER_CLASS] = min(per_class)
+            out[LABELLED_MAX_PER_CLASS] = max(per_class)
+    if result.get(TEST_CLIPS) is not None:
+        out[TEST_CLIPS] = result[TEST_CLIPS]
+    return out
+
+
 def history_rows(run_dir: Path) -> list[dict]:
     """Convergence rows (held-out accuracy per evaluated epoch) of one training run."""
+    if not (run_dir / runs.HISTORY_FILE).exists():
+        return []
     run = runs.read_run_info(run_dir)["run"]
     history = runs.read_history(run_dir)
     if HELDOUT_ACCURACY not in history:
         return []
-    key = _key(run, CONVERGENCE, run["fraction"])
+    key = run_key(run, CONVERGENCE, run["fraction"])
     return [
         {
             **key,
@@ -120,15 +152,27 @@ def collect(runs_dir: Path, profile: str, git_rev: str) -> pd.DataFrame:
     return frame
 
 
-def select(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
-    """Keep the rows of the runs the current parameters define.
+def listed_fraction(frame: pd.DataFrame, grid: object) -> pd.Series:
+    """Rows whose label fraction the grid lists for their input.
 
-    Outputs of stages an earlier experiment ran stay on disk (``-S loss=hybrid`` does not delete
-    the contrastive runs); a report must not mix them in.
+    ``grid.fractions`` is per input (``grid.fractions_for(input)``); a flat tuple shared by
+    every input is read too.
     """
+    fractions_for = getattr(grid, "fractions_for", None)
+    if fractions_for is None:
+        return frame["fraction"].isin(grid.fractions)
+    allowed = {i: set(fractions_for(i)) for i in grid.inputs}
+    pairs = zip(frame["input"], frame["fraction"], strict=True)
+    return pd.Series([f in allowed.get(i, ()) for i, f in pairs], index=frame.index, dtype=bool)
+
+
+def selected(frame: pd.DataFrame, params: Params) -> pd.Series:
+    """The rows of the runs the current parameters define, as a mask; ``frame`` is any table
+    with the run key columns (the results table, the per-clip table)."""
     objectives = (*params.loss.fraction_trained, *params.loss.label_free)
     study = params.augmentation_study
     combos = [join_combo(c) for c in study.combos]
+    study_seeds = getattr(study, "seeds", None) or (study.seed,)
     grid = (
         frame["experiment"].isin([runs.GRID, CONVERGENCE])
         & frame["dataset"].isin(params.data.names)
@@ -137,7 +181,7 @@ def select(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
         & frame["seed"].isin(params.grid.seeds)
         & (frame["augmentations"] == join_combo(params.grid.augmentations))
         # Label-free runs train on no labels: they are evaluated at every fraction, listed or not.
-        & (frame["fraction"].isin(params.grid.fractions) | frame["objective"].isin(LABEL_FREE))
+        & (listed_fraction(frame, params.grid) | frame["objective"].isin(LABEL_FREE))
     )
     e1 = (
         (frame["experiment"] == runs.AUGMENTATION)
@@ -145,9 +189,18 @@ def select(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
         & frame["augmentations"].isin(combos)
         & frame["objective"].isin(params.loss.label_free)
         & (frame["input"] == study.input)
-        & (frame["seed"] == study.seed)
+        & frame["seed"].isin(study_seeds)
     )
-    return frame[grid | e1].reset_index(drop=True)
+    return grid | e1
+
+
+def select(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
+    """Keep the rows of the runs the current parameters define.
+
+    Outputs of stages an earlier experiment ran stay on disk (``-S loss=hybrid`` does not delete
+    the contrastive runs); a report must not mix them in.
+    """
+    return frame[selected(frame, params)].reset_index(drop=True)
 
 
 def summary(frame: pd.DataFrame) -> dict:

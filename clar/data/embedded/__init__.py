@@ -1,12 +1,13 @@
 """Embedded data sets: small labelled audio sets generated offline, deterministically from a seed.
 
-Three kinds mirror the paper's three domains: ``speech`` (the 10 Speech Commands keywords spoken
-by espeak-ng), ``music`` (single notes of General MIDI instruments in NSynth's 11 families) and
-``environment`` (10 procedurally synthesised environmental sounds). Each generator module exposes
-``CLASSES``, ``CLIP_SECONDS`` and ``synthesize(label, rng, clip_seconds) -> float32 (n,)``.
+Three kinds mirror the paper's three domains: ``speech`` (the 10 Speech Commands keywords from
+a small formant synthesiser), ``music`` (single notes of General MIDI instruments in NSynth's 11
+families) and ``environment`` (10 procedurally synthesised environmental sounds). Each generator
+module exposes ``CLASSES``, ``CLIP_SECONDS`` and ``synthesize(label, rng, clip_seconds) ->
+float32 (n,)``.
 
 The DSP helpers the generators share are in :mod:`clar.data.embedded.dsp`; the generator modules
-are imported lazily so that, e.g., generating music never loads the espeak-ng library.
+are imported lazily so that, e.g., generating speech never parses the music SoundFont.
 """
 
 from __future__ import annotations
@@ -174,12 +175,17 @@ def obtain(
     progress: bool = True,
 ) -> Path:
     """Generate the ``generator`` data set into ``raw_dir/embedded-<generator>`` unless a copy
-    made with the same settings is already there; return that folder."""
+    made with the same settings and the same generator code is already there; return that
+    folder."""
     import json
+
+    from clar import sources
 
     root = Path(raw_dir) / f"embedded-{generator}"
     settings = {
         "generator": generator,
+        # An edited generator must not leave yesterday's clips in place.
+        "code": sources.digest(GENERATORS[generator]),
         "clips_per_class": dict(clips_per_class),
         "seed": seed,
         "clip_seconds": clip_seconds,

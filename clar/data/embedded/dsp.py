@@ -58,6 +58,32 @@ def spectral_filter(x: np.ndarray, response: Callable[[np.ndarray], np.ndarray])
     return np.fft.irfft(spectrum, n=len(x)).astype(np.float32)
 
 
+def shaped_noise(
+    rng: np.random.Generator,
+    n: int,
+    gain: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    n_fft: int = 512,
+    hop: int = 128,
+) -> np.ndarray:
+    """White noise with a time-varying spectral envelope, via STFT: (n,).
+
+    gain(times (frames, 1) in s, freqs (1, bins) in Hz) -> magnitude (frames, bins). Hann
+    analysis windows overlap-add back to a constant gain of n_fft / (2 hop) (hop <= n_fft / 4),
+    which is divided out.
+    """
+    noise = rng.standard_normal(n + 2 * n_fft)
+    window = np.hanning(n_fft + 1)[:-1]
+    frames = 1 + (len(noise) - n_fft) // hop
+    idx = np.arange(n_fft)[None, :] + hop * np.arange(frames)[:, None]
+    spec = np.fft.rfft(noise[idx] * window, axis=1)
+    times = ((np.arange(frames) * hop + n_fft / 2 - n_fft) / SAMPLE_RATE)[:, None]
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE)[None, :]
+    spec *= gain(times, freqs)
+    out = np.zeros(len(noise))
+    np.add.at(out, idx, np.fft.irfft(spec, n=n_fft, axis=1))
+    return (out[n_fft : n_fft + n] / (2.0 * n_fft / (4 * hop))).astype(np.float32)
+
+
 def bandpass(x: np.ndarray, low: float, high: float, order: float = 2.0) -> np.ndarray:
     """A smooth band-pass (Butterworth-like magnitude, zero phase) between low and high Hz."""
 

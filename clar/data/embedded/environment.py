@@ -21,13 +21,12 @@ from clar.data.embedded.dsp import (
     normalise,
     random_eq,
     rms,
+    shaped_noise,
 )
 from clar.errors import ClarError
 
 CLIP_SECONDS = 2.0
 SR = SAMPLE_RATE
-
-_NFFT, _HOP = 512, 128
 
 
 def _loguniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -43,27 +42,6 @@ def _smooth_random(rng: np.random.Generator, n: int, rate_hz: float) -> np.ndarr
     frac = x - i
     w = 0.5 - 0.5 * np.cos(np.pi * frac)
     return (values[i] * (1 - w) + values[i + 1] * w).astype(np.float32)
-
-
-def _shape_noise(
-    rng: np.random.Generator, n: int, gain: Callable[[np.ndarray, np.ndarray], np.ndarray]
-) -> np.ndarray:
-    """White noise with a time-varying spectral envelope, via STFT: (n,).
-
-    gain(times (frames, 1) in s, freqs (1, bins) in Hz) -> magnitude (frames, bins). Hann
-    analysis windows at a quarter hop overlap-add back to a constant gain of 2.
-    """
-    noise = rng.standard_normal(n + 2 * _NFFT)
-    window = np.hanning(_NFFT + 1)[:-1]
-    frames = 1 + (len(noise) - _NFFT) // _HOP
-    idx = np.arange(_NFFT)[None, :] + _HOP * np.arange(frames)[:, None]
-    spec = np.fft.rfft(noise[idx] * window, axis=1)
-    times = ((np.arange(frames) * _HOP + _NFFT / 2 - _NFFT) / SR)[:, None]
-    freqs = np.fft.rfftfreq(_NFFT, 1.0 / SR)[None, :]
-    spec *= gain(times, freqs)
-    out = np.zeros(len(noise))
-    np.add.at(out, idx, np.fft.irfft(spec, n=_NFFT, axis=1))
-    return (out[_NFFT : _NFFT + n] / 2.0).astype(np.float32)
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -148,7 +126,7 @@ def _wind(rng: np.random.Generator, n: int) -> np.ndarray:
         bell = np.exp(-0.5 * (np.log(np.maximum(freqs, 20) / centre) / width) ** 2)
         return bell * gust[k]
 
-    whoosh = _unit(_shape_noise(rng, n, gain))
+    whoosh = _unit(shaped_noise(rng, n, gain))
     rumble = _unit(bandpass(coloured_noise(rng, n, 2.0), 20, 200)) * rng.uniform(0.0, 0.6)
     return whoosh + rumble
 
@@ -306,20 +284,20 @@ def synthesize(
         )
     n = round(clip_seconds * SR)
     audio = _unit(np.asarray(_RECIPES[label](rng, n), dtype=np.float32)[:n])
-    if rng.uniform() < 0.5:
-        # Field recordings are rarely one source: another class in the background, 6-18 dB down.
+    if rng.uniform() < 0.25:
+        # Field recordings are rarely one source: another class in the background, 12-24 dB down.
         others = [c for c in CLASSES if c != label]
         other = others[int(rng.integers(len(others)))]
         background = _unit(np.asarray(_RECIPES[other](rng, n), dtype=np.float32)[:n])
-        audio = audio + background * 10.0 ** (-float(rng.uniform(6.0, 18.0)) / 20.0)
+        audio = audio + background * 10.0 ** (-float(rng.uniform(12.0, 24.0)) / 20.0)
     # A fade in and out of random length: sources come and go, as in field recordings.
-    fade_in = int(rng.uniform(0.0, 0.3) * n)
-    fade_out = int(rng.uniform(0.0, 0.3) * n)
+    fade_in = int(rng.uniform(0.0, 0.15) * n)
+    fade_out = int(rng.uniform(0.0, 0.15) * n)
     gain = np.ones(n, dtype=np.float32)
     if fade_in:
         gain[:fade_in] = np.linspace(rng.uniform(0.0, 0.5), 1.0, fade_in)
     if fade_out:
         gain[n - fade_out :] = np.linspace(1.0, rng.uniform(0.0, 0.5), fade_out)
-    audio = random_eq(audio * gain, rng)
-    audio = add_noise(audio, rng, float(rng.uniform(3.0, 30.0)))
-    return normalise(audio, rng)
+    audio = random_eq(audio * gain, rng, max_tilt_db=3.0)
+    audio = add_noise(audio, rng, float(rng.uniform(15.0, 35.0)))
+    return normalise(audio, rng, -9.0, -1.0)
