@@ -161,3 +161,38 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
     assert clips[["objective", "seed", "correct"]].values.tolist() == [["supervised", 0, "1001"]]
     index = (out / files.INDEX).read_text()
     assert "100 % (real 100 %, 4 clips, 1–3/class)" in index
+
+
+def test_committed_headline_metrics_are_what_the_default_pipeline_writes() -> None:
+    """The baseline in git (reports/summary.json, what `dvc exp show` and `dvc metrics diff`
+    compare against) has exactly the keys the report would write for the default params."""
+    from clar.config import load_params
+    from clar.report.results import ACCURACY, summary
+    from clar.vocabulary import FULL_FRACTION
+
+    params = load_params(ROOT / "params.yaml")
+    objectives = (*params.loss.fraction_trained, *params.loss.label_free)
+    rows = [
+        {
+            "experiment": runs.GRID,
+            "dataset": dataset,
+            "input": input_,
+            "objective": objective,
+            "fraction": FULL_FRACTION,
+            "seed": seed,
+            "metric": ACCURACY,
+            "value": 0.5,
+        }
+        for dataset in params.data.names
+        for input_ in params.grid.inputs
+        for objective in objectives
+        for seed in params.grid.seeds
+    ]
+    expected = summary(pd.DataFrame(rows))
+    committed = json.loads((ROOT / layout.REPORTS / files.SUMMARY).read_text())
+
+    def keys(tree: object) -> object:
+        return {k: keys(v) for k, v in tree.items()} if isinstance(tree, dict) else None
+
+    assert keys(committed) == keys(expected)
+    assert len(params.grid.seeds) >= 3  # the baseline is a mean over seeds, not one seed
