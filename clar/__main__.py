@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from clar import hear, layout
+from clar import layout
 from clar.cli import run
 from clar.config import compose, load_params
 from clar.data.catalog import DATASETS
@@ -73,6 +73,9 @@ def main(argv: list[str]) -> None:
     if args.command == "data":
         list_datasets()
     elif args.command == "export":
+        # Imported here: it loads torch, which `data` and `params` do not need.
+        from clar import hear
+
         meta = hear.export(args.run_dir, args.out_file)
         print(f"{args.out_file}: the {meta['input']} encoder of {args.run_dir}")
     else:
