@@ -1,19 +1,21 @@
 """``python -m clar data``: the data sets and their status.
 ``python -m clar params [group=option ...]``: compose conf/ into params.yaml.
 ``python -m clar export RUN_DIR OUT_FILE``: one file with a run's encoder, for :mod:`clar.hear`.
+``python -m clar plan [group=option ... key=value ...]``: what that composition costs, per stage
+(:mod:`clar.plan`), without writing params.yaml.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import yaml
 
 from clar import layout
-from clar.cli import run
-from clar.config import compose, load_params
+from clar.atomic import write_text
+from clar.cli import Parser, run
+from clar.config import compose, load_params, parse_params
 from clar.data.catalog import DATASETS
 from clar.data.registry import resolve_options
 
@@ -55,13 +57,15 @@ def list_datasets() -> None:
 
 def write_params(overrides: list[str]) -> None:
     composed = compose("conf", overrides)
+    # Refused before params.yaml changes: an override may add a key no stage reads (+train.foo=1).
+    parse_params(composed, Path("conf"))
     text = yaml.safe_dump(composed, sort_keys=False, default_flow_style=None, width=100)
-    layout.PARAMS.write_text(text)
+    write_text(layout.PARAMS, text)
     print(f"{layout.PARAMS} composed from conf/ {' '.join(overrides)}".rstrip())
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clar")
+    parser = Parser(prog="python -m clar")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("data", help="list the data sets and their status")
     p = sub.add_parser("params", help="compose conf/ into params.yaml")
@@ -69,6 +73,10 @@ def main(argv: list[str]) -> None:
     e = sub.add_parser("export", help="write a run's encoder into one file for clar.hear")
     e.add_argument("run_dir", type=Path, help="a finished run folder under runs/")
     e.add_argument("out_file", type=Path, help="the file to write, e.g. encoder.pt")
+    c = sub.add_parser("plan", help="clip-views, FLOPs and GPU-hours per stage, before a run")
+    c.add_argument("overrides", nargs="*", help="as for params, e.g. profile=paper data=paper")
+    c.add_argument("--device", default="h100", help="GPU to time it on: h100, h200, a100, ...")
+    c.add_argument("--gpus", type=int, default=1, help="GPUs for the wall time (default 1)")
     args = parser.parse_args(argv)
     if args.command == "data":
         list_datasets()
@@ -78,6 +86,11 @@ def main(argv: list[str]) -> None:
 
         meta = hear.export(args.run_dir, args.out_file)
         print(f"{args.out_file}: the {meta['input']} encoder of {args.run_dir}")
+    elif args.command == "plan":
+        from clar import plan  # loads torch, as export does
+
+        params = parse_params(compose("conf", args.overrides), Path("conf"))
+        print(plan.plan(params, args.device, args.gpus))
     else:
         write_params(args.overrides)
 

@@ -1,37 +1,82 @@
-"""``make bench``: throughput of the hot paths, as ratios against a baseline in the same run.
+"""``make bench``: where a training step's time goes, and the hot paths against baselines measured
+in the same run.
 
+- training step, per input and objective: the time split into data movement (the batch gathered
+  from the split's int16 waveforms on the device and converted to float, as training holds a
+  split), augmentation (the grid's views: fade + time masking), features (spectrogram input) and
+  the model (forward, backward, optimiser step); clips per second against the raw supervised
+  step; achieved TFLOP/s (the encoder's measured FLOPs, :func:`clar.plan.encoder_flops`, 3x for
+  forward + backward) and MFU against the device's bf16 peak (:data:`clar.plan.PEAK_TFLOPS`; on
+  a CPU an MFU has no meaning and none is given);
+- the official code's path: librosa's time stretch and pitch shift one clip at a time on CPU
+  worker processes, against the batched versions here on the device (``pip install -e
+  '.[bench]'`` installs librosa);
 - pitch shift: the bucketed batch (:func:`clar.augment.pitch_shift`) against
-  ``torchaudio.functional.pitch_shift`` one clip at a time, per clip;
-- features: :class:`clar.features.TimeFrequency` on the device, clips per second;
-- training: one optimisation step of each input type and objective, clips per second, with the
-  raw-waveform supervised step as the baseline.
+  ``torchaudio.functional.pitch_shift`` one clip at a time; features: clips per second.
 
-``python -m clar.bench [--device cuda] [--width 1.0] [--batch 64]``
+The sections of a step are timed with CUDA events on a GPU (read after the loop, so the loop
+itself never waits for the device) and with the wall clock on a CPU; the step time is the wall
+time of the whole loop, synchronised once at each end. The figures go to
+:data:`clar.plan.BENCH_FILE`, where ``python -m clar plan`` reads the MFU.
+
+``python -m clar.bench [--device cuda] [--width 1.0] [--batch 128] [--steps 20] [--workers 16]``
 """
 
 from __future__ import annotations
 
-import argparse
+import datetime
+import os
 import time
 from collections.abc import Callable
+from multiprocessing import get_context
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import torch
 import torchaudio.functional as AF
 
+from clar.atomic import write_json
 from clar.augment.functional import pitch_shift
 from clar.augment.transforms import augment
-from clar.config import AugmentParams
+from clar.cli import Parser, run
+from clar.config import AugmentParams, FeatureParams
+from clar.data.store import SCALE
 from clar.features import TimeFrequency
 from clar.models import Model
+from clar.optim import build_optimizer
+from clar.plan import (
+    BACKWARD_FACTOR,
+    BENCH_FILE,
+    PEAK_TFLOPS,
+    device_kind,
+    encoder_flops,
+    views_per_clip,
+)
 from clar.train import batch_loss, pick_device
-from clar.vocabulary import BEST_PAIR, INPUTS, OBJECTIVES
+from clar.vocabulary import BEST_PAIR, FEATURE_CHANNELS, INPUTS, OBJECTIVES, SPECTROGRAM
 
 RATE = 16000
+FEATURES = FeatureParams(
+    window_ms=128, hop_ms=8, n_bins=128, f_min=40, f_max=8000, channels=FEATURE_CHANNELS, max_gb=0
+)
+PARTS = ("data", "augment", "features", "model")
+# The official code's per-clip path draws these two; both on every clip here, for throughput.
+OFFICIAL_AUGMENTATIONS = ("time_stretch", "pitch_shift")
+# Sizes that keep the whole bench near a minute on a 2-core CPU, and a GPU busy.
+DEFAULTS = {
+    "cpu": {"width": 0.125, "batch": 8, "steps": 3},
+    "cuda": {"width": 1.0, "batch": 128, "steps": 20},
+}
 
 
-def seconds_per_call(fn: Callable[[], object], device: torch.device, repeats: int) -> float:
-    """Median wall time of ``fn`` after one warm-up call (kernels compiled, caches filled)."""
-    fn()
+def seconds_per_call(
+    fn: Callable[[], object], device: torch.device, repeats: int, warmup: bool = True
+) -> float:
+    """Median wall time of ``fn``, after one warm-up call (kernels compiled, caches filled)
+    unless ``warmup`` is off."""
+    if warmup:
+        fn()
     times = []
     for _ in range(repeats):
         if device.type == "cuda":
@@ -44,56 +89,261 @@ def seconds_per_call(fn: Callable[[], object], device: torch.device, repeats: in
     return sorted(times)[len(times) // 2]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m clar.bench")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    device = pick_device(args.device)
-    generator = torch.Generator(device=device).manual_seed(0)
-    clips = 0.1 * torch.randn(args.batch, RATE, device=device, generator=generator)
-    print(f"device {device}, batch {args.batch} one-second clips, width {args.width}")
+class Laps:
+    """Time between marks, summed per name, without waiting for the device in between: CUDA
+    events recorded in the stream on a GPU, the wall clock on a CPU (where an op has finished
+    when it returns). Each lap runs from the previous mark, so the laps tile the loop."""
 
-    baseline = seconds_per_call(lambda: AF.pitch_shift(clips[:1], RATE, 3.7), device, 1)
-    ours = seconds_per_call(lambda: pitch_shift(clips, generator), device, args.repeats)
-    per_clip = ours / args.batch
-    print(
-        f"pitch shift: {per_clip * 1e3:.2f} ms/clip bucketed vs {baseline * 1e3:.0f} ms/clip "
-        f"torchaudio (arbitrary step): {baseline / per_clip:.0f}x"
+    def __init__(self, device: torch.device) -> None:
+        self.cuda = device.type == "cuda"
+        self.marks: list[tuple[str, object]] = []
+        self.lap("start")
+
+    def lap(self, name: str) -> None:
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            self.marks.append((name, event))
+        else:
+            self.marks.append((name, time.perf_counter()))
+
+    def totals(self) -> dict[str, float]:
+        """Seconds per name (synchronises the device once)."""
+        if self.cuda:
+            torch.cuda.synchronize()
+        totals: dict[str, float] = {}
+        for (_, before), (name, after) in zip(self.marks, self.marks[1:], strict=False):
+            spent = before.elapsed_time(after) / 1e3 if self.cuda else after - before
+            totals[name] = totals.get(name, 0.0) + spent
+        return totals
+
+
+def training_step(
+    input: str,
+    objective: str,
+    width: float,
+    batch: int,
+    samples: int,
+    steps: int,
+    device: torch.device,
+) -> dict:
+    """Time ``steps`` training steps of one input and objective, section by section.
+
+    Returns the step's wall time, its parts (seconds per step, :data:`PARTS`), clips per second
+    and the achieved TFLOP/s.
+    """
+    generator = torch.Generator(device=device).manual_seed(0)
+    torch.manual_seed(0)
+    # Features timed on their own: the model takes them ready-made (no feature module).
+    model = Model(input, objective, 10, width, None).to(device)
+    features = (
+        TimeFrequency.from_params(RATE, FEATURES).to(device) if input == SPECTROGRAM else None
+    )
+    optimizer = build_optimizer(model, 1e-3, 1e-6, lars=True)
+    split = torch.randint(-8000, 8000, (4 * batch, samples), generator=generator, device=device)
+    split = split.to(torch.int16)
+    labels = torch.randint(0, 10, (len(split),), generator=generator, device=device)
+    # Warm-up steps: cuDNN / oneDNN pick and build their kernels on a shape's first call.
+    warmup = 3 if device.type == "cuda" else 1
+    order = torch.randint(
+        0, len(split), (warmup + steps, batch), generator=generator, device=device
+    )
+    autocast = torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda")
+    params = AugmentParams()
+
+    def step(index: torch.Tensor, laps: Laps) -> None:
+        clips = split[index].float().div_(SCALE)
+        laps.lap("data")
+        views = augment(clips, BEST_PAIR, generator, params, views_per_clip(objective))
+        laps.lap("augment")
+        if features is not None:
+            views = features(views)
+        laps.lap("features")
+        with autocast:
+            loss = batch_loss(model, objective, clips, labels[index], lambda *_: views, 0.5)
+        optimizer.zero_grad(set_to_none=True)
+        loss["loss"].backward()
+        optimizer.step()
+        laps.lap("model")
+
+    for index in order[:warmup]:
+        step(index, Laps(device))
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    laps = Laps(device)
+    began = time.perf_counter()
+    for index in order[warmup:]:
+        step(index, laps)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - began) / steps
+    spent = laps.totals()
+    parts = {name: spent.get(name, 0.0) / steps for name in PARTS}
+    flops = BACKWARD_FACTOR * encoder_flops(input, width, samples, RATE, FEATURES)
+    flops *= batch * views_per_clip(objective)
+    return {
+        "input": input,
+        "objective": objective,
+        "step_seconds": seconds,
+        "parts": parts,
+        "clips_per_second": batch / seconds,
+        "tflops": flops / seconds / 1e12,
+    }
+
+
+def librosa_clip(job: tuple[np.ndarray, float, int]) -> np.ndarray:
+    """The official code's path for one clip: librosa time stretch, back to the clip's length,
+    then pitch shift."""
+    import librosa
+
+    clip, rate, semitones = job
+    stretched = librosa.util.fix_length(
+        librosa.effects.time_stretch(clip, rate=rate), size=len(clip)
+    )
+    return librosa.effects.pitch_shift(stretched, sr=RATE, n_steps=semitones)
+
+
+def official_path(clips: torch.Tensor, workers: int, device: torch.device) -> dict | None:
+    """Clips per second of librosa per clip on ``workers`` CPU processes and of the batched
+    augmentations here on ``device``; None without librosa."""
+    try:
+        import librosa  # noqa: F401
+    except ImportError:
+        return None
+    generator = torch.Generator(device=device).manual_seed(1)
+    everyone = AugmentParams(probability=1.0)
+    ours = seconds_per_call(
+        lambda: augment(clips, OFFICIAL_AUGMENTATIONS, generator, everyone), device, 3
+    )
+    rng = np.random.default_rng(0)
+    host = clips.cpu().numpy()
+    # Enough clips to keep every worker busy for several rounds, the batch's clips cycled.
+    jobs = [
+        (host[i % len(host)], float(rng.uniform(0.5, 1.5)), int(rng.integers(-15, 16)))
+        for i in range(max(len(host), 8 * workers))
+    ]
+    # spawn: a fresh interpreter per worker, like DataLoader workers, unaffected by this
+    # process's threads; the start-up is left out of the timing.
+    with get_context("spawn").Pool(workers) as pool:
+        pool.map(librosa_clip, jobs[:workers])
+        began = time.perf_counter()
+        pool.map(librosa_clip, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
+        theirs = time.perf_counter() - began
+    return {
+        "workers": workers,
+        "clips": len(jobs),
+        "librosa_clips_per_second": len(jobs) / theirs,
+        "clips_per_second": len(clips) / ours,
+        "ratio": theirs / len(jobs) * len(clips) / ours,
+    }
+
+
+def step_table(rows: list[dict]) -> pd.DataFrame:
+    """The training steps as a table: milliseconds per step, each part's share, throughput."""
+    base = rows[0]["clips_per_second"]
+    return pd.DataFrame(
+        {
+            "input": row["input"],
+            "objective": row["objective"],
+            "step ms": f"{row['step_seconds'] * 1e3:.1f}",
+            **{part: f"{row['parts'][part] / row['step_seconds']:.0%}" for part in PARTS},
+            "other": f"{1 - sum(row['parts'].values()) / row['step_seconds']:.0%}",
+            "clips/s": f"{row['clips_per_second']:.1f}",
+            "vs raw sup.": f"{row['clips_per_second'] / base:.2f}x",
+            "TFLOP/s": f"{row['tflops']:.3g}",
+            "MFU": f"{row['mfu']:.1%}" if row["mfu"] is not None else "-",
+        }
+        for row in rows
     )
 
-    features = TimeFrequency().to(device)
-    t = seconds_per_call(lambda: features(clips), device, args.repeats)
-    print(f"features: {args.batch / t:.0f} clips/s")
 
-    labels = torch.randint(0, 10, (args.batch,), device=device, generator=generator)
-    params = AugmentParams()
-    rows = []
-    for input_ in INPUTS:
-        for objective in OBJECTIVES:
-            torch.manual_seed(0)
-            model = Model(input_, objective, 10, args.width, TimeFrequency()).to(device)
-            optimizer = torch.optim.Adam(model.parameters())
+def main(argv: list[str] | None = None) -> dict:
+    parser = Parser(prog="python -m clar.bench")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--width", type=float, help="ResNet width (cpu 0.125, cuda 1.0)")
+    parser.add_argument("--batch", type=int, help="clips per step (cpu 8, cuda 128)")
+    parser.add_argument("--steps", type=int, help="timed steps (cpu 3, cuda 20)")
+    parser.add_argument("--seconds", type=float, default=1.0, help="clip length")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=BENCH_FILE)
+    args = parser.parse_args(argv)
+    device = pick_device(args.device)
+    # As clar.train sets them: the bench times the kernels training gets.
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    sizes = DEFAULTS["cuda" if device.type == "cuda" else "cpu"]
+    width, batch, steps = (getattr(args, k) or sizes[k] for k in ("width", "batch", "steps"))
+    samples = round(args.seconds * RATE)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    kind = device_kind(name) if device.type == "cuda" else None
+    peak = PEAK_TFLOPS.get(kind) if kind else None
+    generator = torch.Generator(device=device).manual_seed(0)
+    clips = 0.1 * torch.randn(batch, samples, device=device, generator=generator)
+    mfu_note = (
+        f"MFU against {peak:g} TFLOP/s bf16 ({kind})"
+        if peak
+        else "no MFU: no bf16 tensor-core peak known for this device"
+    )
+    print(
+        f"device {name}, width {width:g}, batch {batch} clips of {args.seconds:g} s, "
+        f"{steps} timed steps; {mfu_note}"
+    )
 
-            def views(x: torch.Tensor) -> torch.Tensor:
-                return augment(x, BEST_PAIR, generator, params)
+    # No warm-up: torchaudio builds its resampling kernel anew on every call.
+    baseline = seconds_per_call(
+        lambda: AF.pitch_shift(clips[:1], RATE, 3.7), device, 1, warmup=False
+    )
+    ours = seconds_per_call(lambda: pitch_shift(clips, generator), device, args.repeats) / batch
+    print(
+        f"pitch shift: {ours * 1e3:.2f} ms/clip bucketed vs {baseline * 1e3:.0f} ms/clip "
+        f"torchaudio (arbitrary step): {baseline / ours:.0f}x"
+    )
+    features = TimeFrequency.from_params(RATE, FEATURES).to(device)
+    rate = batch / seconds_per_call(lambda: features(clips), device, args.repeats)
+    print(f"features: {rate:.0f} clips/s")
 
-            def step(model=model, optimizer=optimizer, objective=objective) -> None:
-                with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-                    loss = batch_loss(model, objective, clips, labels, views, 0.5)["loss"]
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+    rows = [
+        training_step(input, objective, width, batch, samples, steps, device)
+        for input in INPUTS
+        for objective in OBJECTIVES
+    ]
+    for row in rows:
+        row["mfu"] = row["tflops"] / peak if peak else None
+    print("training step (parts as shares of the step; other: what no part timed):")
+    print(step_table(rows).to_string(index=False))
 
-            rows.append(
-                (input_, objective, args.batch / seconds_per_call(step, device, args.repeats))
-            )
-    base = rows[0][2]
-    for input_, objective, rate in rows:
-        print(f"train {input_:11s} {objective:11s} {rate:8.1f} clips/s  {rate / base:5.2f}x")
+    official = official_path(clips, args.workers, device)
+    if official is None:
+        print(
+            "official path (librosa per clip on CPU workers): not measured, librosa is not "
+            "installed; pip install -e '.[bench]' adds it"
+        )
+    else:
+        print(
+            "official path: librosa time stretch + pitch shift per clip on "
+            f"{official['workers']} CPU workers {official['librosa_clips_per_second']:.1f} "
+            f"clips/s; batched here on {device.type} {official['clips_per_second']:.1f} "
+            f"clips/s: {official['ratio']:.1f}x"
+        )
+    result = {
+        "date": datetime.date.today().isoformat(),
+        "device": name,
+        "kind": kind,
+        "peak_tflops": peak,
+        "width": width,
+        "batch": batch,
+        "clip_seconds": args.seconds,
+        "pitch_shift_speedup": baseline / ours,
+        "features_clips_per_second": rate,
+        "steps": rows,
+        "official": official,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_json(args.out, result)
+    print(f"wrote {args.out} (python -m clar plan reads its MFU)")
+    return result
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -8,7 +8,7 @@ naming the key, the value and what is allowed.
 
 from __future__ import annotations
 
-import difflib
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from clar import layout
-from clar.errors import ClarError, invalid
+from clar.errors import ClarError, invalid, unknown_key
 from clar.vocabulary import (
     AUGMENTATIONS,
     DEVICES,
@@ -28,6 +28,7 @@ from clar.vocabulary import (
     INPUTS,
     LABEL_FREE,
     NOISE_COLOURS,
+    join_combo,
     split_combo,
 )
 
@@ -40,6 +41,9 @@ Combo = Annotated[
 ]
 Count = Annotated[int, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
+# A learning rate: the official code's LARS rate is 1.0; far above it no optimiser here trains,
+# and the loss can stay finite for several epochs before it overflows.
+Rate = Annotated[float, Field(gt=0, le=10)]
 
 
 class Section(BaseModel):
@@ -79,7 +83,7 @@ class FeatureParams(Section):
     window_ms: Positive
     hop_ms: Positive
     n_bins: int = Field(ge=1)
-    f_min: float = Field(ge=0)
+    f_min: Positive  # the bands are log-spaced from f_min
     f_max: Positive
     channels: tuple[Literal[FEATURE_CHANNELS], ...] = Field(min_length=1)
     max_gb: float = Field(ge=0)
@@ -103,18 +107,21 @@ class AugmentParams(Section):
     noise_min_snr_db: float = 0.0
     noise_max_snr_db: float = 20.0
     noise_colours: tuple[Literal[NOISE_COLOURS], ...] = Field(NOISE_COLOURS, min_length=1)
+    identical_views: Literal["keep", "redraw"] = "keep"
+    """A positive pair whose two views drew no augmentation is the clip twice: ``keep`` it (the
+    official code), or ``redraw`` its coins (:func:`clar.augment.transforms.draw_coins`)."""
 
 
 class PerDataset(Section):
-    epochs: Count | None = None
+    epochs: int | None = Field(None, ge=1)
     batch_size: int | None = Field(None, ge=2)
 
 
 class TrainParams(Section):
     width: float = Field(gt=0, le=4)
-    epochs: Count
+    epochs: int = Field(ge=1)
     batch_size: int = Field(ge=2)
-    lr: Positive
+    lr: Rate
     weight_decay: float = Field(ge=0)
     lars: bool
     warmup_epochs: Count
@@ -123,6 +130,14 @@ class TrainParams(Section):
     eval_every: int = Field(ge=1)
     device: Literal[DEVICES]
     per_dataset: Mapping[str, PerDataset] = Field(default_factory=dict)
+    devices: int = Field(1, ge=1)
+    """Processes per node, one per device; above 1 trains data-parallel (clar.distributed)."""
+    nodes: int = Field(1, ge=1)
+    negatives: Literal["global", "per_rank"] = "global"
+    """NT-Xent's negatives when data-parallel: the global batch's views or the rank's own."""
+    device_clips_gb: float = Field(16.0, ge=0)
+    """The most device memory a split's int16 clips may take; a bigger split streams its batches
+    from the host (clar.data.clips)."""
 
     def for_dataset(self, name: str) -> TrainParams:
         """These parameters with the data set's own epochs / batch size, where it has them."""
@@ -134,8 +149,11 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     head: Literal[HEADS]
     epochs: int = Field(ge=1)
-    lr: Positive
+    lr: Rate
     batch_size: int = Field(ge=2)
+    selection: Literal["fraction", "full_validation", "last_epoch"] = "fraction"
+    """The head's epoch: best on the validation clips the run's label fraction keeps, best on
+    every validation clip, or the last (:func:`clar.probe.selection_clips`)."""
 
 
 Fraction = Annotated[float, Field(gt=0, le=100)]
@@ -175,6 +193,12 @@ class LossParams(Section):
     label_free: tuple[Literal[LABEL_FREE], ...]
 
 
+class ReportParams(Section):
+    allow_incomplete: bool
+    """Report without the evaluations the parameters call for and the runs lack, listing them,
+    instead of refusing (:mod:`clar.report.completeness`)."""
+
+
 class Params(Section):
     profile: str
     data: DataParams
@@ -187,6 +211,7 @@ class Params(Section):
     grid: GridParams
     augmentation_study: AugmentationStudyParams
     loss: LossParams
+    report: ReportParams
     source: Path = Field(layout.PARAMS, exclude=True)
 
     def dataset(self, name: str) -> DatasetParams:
@@ -274,10 +299,10 @@ def _one_line(error: ValidationError, source: Path) -> ClarError:
     if kind == "missing":
         return ClarError(f"{source}: missing key {key}")
     if kind == "extra_forbidden":
-        allowed = _field_names(loc)
-        near = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-        hint = f"did you mean '{near[0]}'? " if near else ""
-        return ClarError(f"{source}: {key} is not a parameter; {hint}allowed: {', '.join(allowed)}")
+        return unknown_key(source, key, _field_names(loc))
+    if kind == "literal_error" and loc[-1] == "[key]":  # a mapping keyed by names: grid.fractions
+        allowed = _ALLOWED[kind](first["ctx"]).split(", ")
+        return unknown_key(source, _key(loc[:-1]), allowed)
     if kind in _ALLOWED:
         allowed = _ALLOWED[kind](first.get("ctx", {}))
     else:
@@ -288,7 +313,31 @@ def _one_line(error: ValidationError, source: Path) -> ClarError:
 def _check_members(source: Path, key: str, values: tuple, allowed: tuple) -> None:
     for i, value in enumerate(values):
         if value not in allowed:
-            raise invalid(source, f"{key}[{i}]", value, ", ".join(allowed))
+            raise invalid(source, f"{key}[{i}]", value, ", ".join(allowed) or "none defined")
+
+
+def _check_unique(source: Path, key: str, values: tuple) -> None:
+    """A list that names runs or stages says each value once: a repeat would train twice."""
+    for i, value in enumerate(values):
+        if value in values[:i]:
+            first = values.index(value)
+            raise invalid(source, f"{key}[{i}]", value, f"each value once; it is {key}[{first}]")
+
+
+def _lists_of_distinct_values(params: Params) -> dict[str, tuple]:
+    grid, study, loss = params.grid, params.augmentation_study, params.loss
+    return {
+        "data.names": params.data.names,
+        "features.channels": params.features.channels,
+        "grid.inputs": grid.inputs,
+        **{f"grid.fractions.{i}": fractions for i, fractions in grid.fractions.items()},
+        "grid.seeds": grid.seeds,
+        "grid.augmentations": grid.augmentations,
+        "augmentation_study.datasets": study.datasets,
+        "augmentation_study.combos": tuple(join_combo(c) for c in study.combos),
+        "loss.fraction_trained": loss.fraction_trained,
+        "loss.label_free": loss.label_free,
+    }
 
 
 def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params:
@@ -302,6 +351,10 @@ def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params
     except ValidationError as error:
         raise _one_line(error, source) from None
     # What one section may say depends on another: checked once the sections are typed.
+    for key, values in _lists_of_distinct_values(params).items():
+        _check_unique(source, key, values)
+    for i, combo in enumerate(params.augmentation_study.combos):
+        _check_unique(source, f"augmentation_study.combos[{i}]", combo)
     defined = tuple(params.datasets)
     _check_members(source, "data.names", params.data.names, defined)
     for input in params.grid.inputs:
@@ -315,6 +368,29 @@ def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params
     if features.f_max > params.prepare.sample_rate / 2 or features.f_min >= features.f_max:
         allowed = f"above f_min ({features.f_min:g}) and at most prepare.sample_rate / 2"
         raise invalid(source, "features.f_max", features.f_max, allowed)
+    rate = params.prepare.sample_rate
+    # The STFT needs a window of 2 samples and a hop of 1 once rounded at the sample rate.
+    for name, samples in (("window_ms", 2), ("hop_ms", 1)):
+        if round(rate * getattr(features, name) / 1000) < samples:
+            least = f">= {(samples - 0.5) * 1000 / rate:g} ({samples} sample(s) at {rate} Hz)"
+            raise invalid(source, f"features.{name}", getattr(features, name), least)
+    # torch.stft pads each end by half a window, reflected: the clip must be longer than that.
+    half_window = round(rate * features.window_ms / 1000) // 2
+    for name in params.data.names:
+        seconds = params.datasets[name].clip_seconds
+        if round(seconds * rate) <= half_window:
+            least = f"> {half_window / rate:g} (half of features.window_ms)"
+            raise invalid(source, f"datasets.{name}.clip_seconds", seconds, least)
+    # Data-parallel: every rank takes an equal share of each global batch.
+    world = params.train.devices * params.train.nodes
+    batch_sizes = {"train.batch_size": params.train.batch_size} | {
+        f"train.per_dataset.{name}.batch_size": own.batch_size
+        for name, own in params.train.per_dataset.items()
+        if own.batch_size is not None
+    }
+    for key, size in batch_sizes.items():
+        if size % world:
+            raise invalid(source, key, size, f"a multiple of train.devices x train.nodes ({world})")
     for low, high in (
         ("stretch_min_rate", "stretch_max_rate"),
         ("noise_min_snr_db", "noise_max_snr_db"),
@@ -338,11 +414,65 @@ def load_params(path: Path | str = layout.PARAMS) -> Params:
 
 
 def compose(conf_dir: Path | str = "conf", overrides: list[str] | None = None) -> dict:
-    """Compose ``conf/`` the way ``dvc exp run -S group=option`` does, as a plain dict."""
+    """Compose ``conf/`` the way ``dvc exp run -S group=option`` does, as a plain dict.
+
+    A bad override (an unknown group, option or key, or one Hydra cannot parse) raises a
+    one-line :class:`ClarError` that lists what is allowed.
+    """
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.errors import HydraException
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
-    with initialize_config_dir(config_dir=str(Path(conf_dir).resolve()), version_base=None):
-        config = hydra_compose(config_name="config", overrides=overrides or [])
-    return OmegaConf.to_container(config, resolve=True)
+    conf_dir, overrides = Path(conf_dir), list(overrides or [])
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir.resolve()), version_base=None):
+            config = hydra_compose(config_name="config", overrides=overrides)
+        return OmegaConf.to_container(config, resolve=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise _override_error(conf_dir, overrides, err) from None
+
+
+def _override_error(conf_dir: Path, overrides: list[str], err: Exception) -> ClarError:
+    """Hydra's multi-line message (or traceback) for a bad override, as one line."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    groups = sorted(p.name for p in conf_dir.iterdir() if p.is_dir())
+    forms = f"write group=option (groups: {', '.join(groups)}) or key=value"
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    if isinstance(err, OverrideParseException):
+        parser = OverridesParser.create()
+
+        def parses(override: str) -> bool:
+            try:
+                parser.parse_overrides([override])
+            except OverrideParseException:
+                return False
+            return True
+
+        culprit = next((o for o in overrides if not parses(o)), " ".join(overrides))
+        reason = next((s for s in lines if not s.startswith(("Error parsing", "See "))), "")
+        return ClarError(f"{conf_dir}: override {culprit!r} is malformed ({reason}); {forms}")
+    found = re.search(r"'([\w-]+)/([^']*)'", lines[0] if lines else "")
+    if isinstance(err, MissingConfigException) and found:
+        group, option = found.groups()
+        options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+        return invalid(conf_dir, group, option, ", ".join(options))
+    found = re.search(r"Could not override '([^']+)'", lines[0] if lines else "")
+    if found:
+        node: Any = compose(conf_dir)
+        parts = found.group(1).split(".")
+        for i, part in enumerate(parts):
+            if not isinstance(node, Mapping) or part not in node:
+                key = ".".join(parts[: i + 1])
+                if isinstance(node, Mapping) and node:
+                    return unknown_key(conf_dir, key, list(node))
+                # An entry of an empty mapping (train.per_dataset.<name>): Hydra adds it with +.
+                add = next(
+                    (s.split()[-1] for s in lines if s.startswith("To append")), "+key=value"
+                )
+                return ClarError(f"{conf_dir}: {key} is not a parameter yet; to add it write {add}")
+            node = node[part]
+    return ClarError(f"{conf_dir}: {' '.join(lines[:2])}; {forms}")

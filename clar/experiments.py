@@ -13,25 +13,30 @@ Evaluation runs in the same process as training: a stage started again after a c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from clar import layout, runs
+from clar import distributed, layout, runs
 from clar.config import Params
 from clar.data.store import Store
-from clar.probe import evaluate
+from clar.probe import embed_splits, evaluate
 from clar.runs import Run
 from clar.train import pick_device, train
-from clar.vocabulary import CONTRASTIVE, FULL_FRACTION, LABEL_FREE, OWN_CLASSIFIER
+from clar.vocabulary import (
+    CONTRASTIVE,
+    CONVERGENCE_COMPARED,
+    FULL_FRACTION,
+    LABEL_FREE,
+    OWN_CLASSIFIER,
+)
 
 
 def train_and_evaluate(
-    params: Params, run: Run, experiment: str, fractions: Sequence[float]
+    params: Params, run: Run, experiment: str, fractions: Sequence[float], name: str
 ) -> Path:
     """Train ``run`` (or resume it), then write its evaluation at each label fraction.
 
-    Returns the run's folder.
+    ``name`` says on the progress bars which run of the stage this is. Returns the run's folder.
     """
     store = Store.open(layout.prepared(run.dataset))
     features_dir = layout.features(run.dataset)
@@ -45,23 +50,29 @@ def train_and_evaluate(
         out,
         runs.checkpoint_folder(run, experiment),
         features_dir,
+        monitor=experiment == runs.GRID and run.objective in CONVERGENCE_COMPARED,
+        desc=name,
     )
+    if distributed.rank() > 0:
+        return out  # rank 0 alone evaluates; the others wait for it in the next collective
     device = pick_device(params.train.device)
     model, info, features = runs.load_model(out, device)
+    budget = params.train.device_clips_gb * 1e9
+    embedded = embed_splits(
+        model, store, features_dir, features, params.evaluate.batch_size, device, budget
+    )
     for fraction in fractions:
-        began = time.perf_counter()
         scored, predictions = evaluate(
             model,
             store,
-            features_dir,
-            features,
+            embedded,
             fraction,
             params.evaluate,
-            device,
             seed=run.seed,
             own_classifier=run.objective in OWN_CLASSIFIER,
+            desc=f"{name}: head at {fraction:g} %",
         )
-        result = {"run": info["run"], **scored, "seconds": round(time.perf_counter() - began, 2)}
+        result = {"run": info["run"], **scored}
         runs.write_evaluation(out, result)
         runs.write_predictions(out, fraction, predictions)
         print(
@@ -79,12 +90,18 @@ def grid_cell(params: Params, dataset: str, input: str, objective: str) -> Path:
     train one run per seed, scored at every fraction.
     """
     fractions = params.grid.fractions_for(input)
-    for seed in params.grid.seeds:
-        for fraction in (None,) if objective in LABEL_FREE else fractions:
-            run = runs.grid_run(
-                dataset, input, objective, fraction, seed, params.grid.augmentations
-            )
-            train_and_evaluate(params, run, runs.GRID, fractions if run.label_free else (fraction,))
+    cell = [
+        (seed, fraction)
+        for seed in params.grid.seeds
+        for fraction in ((None,) if objective in LABEL_FREE else fractions)
+    ]
+    for k, (seed, fraction) in enumerate(cell, 1):
+        run = runs.grid_run(dataset, input, objective, fraction, seed, params.grid.augmentations)
+        labelled = "" if run.label_free else f"{fraction:g} % "
+        name = f"{dataset} {input} {objective} {labelled}seed {seed} ({k} of {len(cell)})"
+        train_and_evaluate(
+            params, run, runs.GRID, fractions if run.label_free else (fraction,), name
+        )
     return runs.cell_folder(dataset, input, objective)
 
 
@@ -92,7 +109,8 @@ def augmentation_study(params: Params, dataset: str) -> Path:
     """E1 on ``dataset``: every combination of ``augmentation_study.combos``, trained and
     scored; returns the folder that holds the study's runs."""
     study = params.augmentation_study
-    for combo in study.combos:
+    for k, combo in enumerate(study.combos, 1):
         run = Run(dataset, study.input, CONTRASTIVE, FULL_FRACTION, study.seed, combo)
-        train_and_evaluate(params, run, runs.AUGMENTATION, (FULL_FRACTION,))
+        name = f"E1 {dataset} {run.views} ({k} of {len(study.combos)})"
+        train_and_evaluate(params, run, runs.AUGMENTATION, (FULL_FRACTION,), name)
     return runs.experiment_folder(runs.AUGMENTATION, dataset)

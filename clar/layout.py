@@ -23,9 +23,10 @@ FEATURES_DIR = Path("data/features")
 RUNS = Path("runs")
 CHECKPOINTS = Path("checkpoints")
 REPORTS = Path("reports")
-
-# Every stage output holds one: the stage group and its wall time (clar.cli.record_stage).
-STAGE_FILE = "stage.json"
+# Each stage's wall time, beside and not among the outputs (clar.cli.record_stage): a clock
+# reading inside an output would change its DVC hash on every run, and with it every stage
+# downstream. Not tracked by DVC or git.
+TIMINGS = Path("timings")
 # A prepared data set and its stored features each describe themselves in one.
 INFO_FILE = "info.json"
 
@@ -38,3 +39,11 @@ def prepared(dataset: str) -> Path:
 def features(dataset: str) -> Path:
     """The stored un-augmented features of a data set (features stage's output)."""
     return FEATURES_DIR / dataset
+
+
+def timing(output: Path) -> Path:
+    """Where the stage that writes ``output`` (a path dvc.yaml declares, relative to the project
+    root) records its wall time: ``timings/<output>.json``. An absolute path keeps its parts
+    under ``timings/``, so the timings never land among outputs."""
+    output = Path(output)
+    return TIMINGS / f"{output.relative_to(output.anchor)}.json"

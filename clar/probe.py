@@ -1,9 +1,10 @@
 """The evaluation head: probes on a frozen encoder (PAPER.md, "Label fractions and evaluation").
 
 - :func:`evaluate`: the paper's evaluation. The head (the official code's MLP, or a linear probe)
-  is trained on the frozen encoder's output for the run's labelled fraction, selected on the
-  validation split and scored once on the test split. A model with a classifier of its own
-  (supervised, hybrid) is also scored through it.
+  is trained on the frozen encoder's output for the run's labelled fraction, its epoch chosen on
+  the validation clips that fraction may see (:func:`selection_clips`), and scored once on the
+  test split. A model with a classifier of its own (supervised, hybrid) is also scored through
+  it.
 - :func:`probe_accuracy`: a closed-form ridge probe, the cheap held-out accuracy that training
   logs every few epochs (the E4 convergence curve).
 """
@@ -20,24 +21,29 @@ import torch
 from torch import Tensor, nn
 
 from clar.config import EvaluateParams, FeatureParams
-from clar.data.store import Store
+from clar.data.clips import Clips
+from clar.data.store import Store, class_sizes, label_ranks, labelled_mask
 from clar.layout import INFO_FILE
 from clar.models import EvaluationHead, Model
+from clar.progress import progress_bar
 from clar.vocabulary import SPLITS
 
 
 @torch.no_grad()
 def embed_all(
     encode: Callable[[Tensor], Tensor],
-    inputs: Tensor | np.ndarray,
+    inputs: Tensor | np.ndarray | Clips,
     batch_size: int,
     device: torch.device,
 ) -> Tensor:
-    """Run a frozen ``encode`` over ``inputs`` (``[N, ...]``, a tensor or a memory-mapped array)
-    in batches: ``-> [N, D]`` float32 on ``device``."""
+    """Run a frozen ``encode`` over ``inputs`` (``[N, ...]``: a tensor, a memory-mapped array or
+    a split's :class:`Clips`) in batches: ``-> [N, D]`` float32 on ``device``."""
+    if isinstance(inputs, Clips):
+        chunks = inputs.chunks(batch_size)
+    else:
+        chunks = (inputs[start : start + batch_size] for start in range(0, len(inputs), batch_size))
     out = []
-    for start in range(0, len(inputs), batch_size):
-        chunk = inputs[start : start + batch_size]
+    for chunk in chunks:
         chunk = torch.from_numpy(np.array(chunk)) if isinstance(chunk, np.ndarray) else chunk
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             out.append(encode(chunk.to(device).float()).float())
@@ -122,10 +128,14 @@ def fit_head(
     n_classes: int,
     params: EvaluateParams,
     seed: int,
+    desc: str = "evaluation head",
 ) -> tuple[nn.Module, dict]:
-    """Train the evaluation head on frozen embeddings; keep the epoch best on validation.
+    """Train the evaluation head on frozen embeddings; keep the epoch best on ``valid_h``, or
+    with ``params.selection == "last_epoch"`` the last one.
 
-    Returns the head (best state, eval mode) and ``{"best_epoch", "valid_accuracy"}``.
+    Returns the head (that epoch's state, eval mode) and ``{"best_epoch", "valid_accuracy"}``
+    (the kept epoch and its accuracy on ``valid_h``). ``desc`` names the head on its progress
+    bar.
     """
     torch.manual_seed(seed)
     device = train_h.device
@@ -134,7 +144,8 @@ def fit_head(
     generator = torch.Generator(device=device).manual_seed(seed)
     batch = max(2, min(params.batch_size, len(train_h)))
     best = (-1.0, 0, copy.deepcopy(head.state_dict()))
-    for epoch in range(params.epochs):
+    bar = progress_bar(range(params.epochs), desc=desc, unit="epoch")
+    for epoch in bar:
         head.train()
         order = torch.randperm(len(train_h), generator=generator, device=device)
         for index in order.split(batch):
@@ -147,11 +158,28 @@ def fit_head(
         head.eval()
         with torch.no_grad():
             accuracy = (head(valid_h).argmax(1) == valid_y).float().mean().item()
-        if accuracy > best[0]:
+        if accuracy > best[0] or params.selection == "last_epoch":
             best = (accuracy, epoch + 1, copy.deepcopy(head.state_dict()))
+        bar.set_postfix(best_valid=f"{best[0]:.2f}")
     head.load_state_dict(best[2])
     head.eval()
     return head, {"best_epoch": best[1], "valid_accuracy": best[0]}
+
+
+def selection_clips(store: Store, fraction: float, selection: str) -> Tensor:
+    """The validation clips the evaluation head's epoch is chosen (or, ``last_epoch``, scored)
+    on: ``[N_valid]`` bool.
+
+    ``full_validation``: every clip. Otherwise the clips a label fraction of ``fraction``
+    percent keeps, drawn as the training split's are (:mod:`clar.data.store`: stratified,
+    nested, at least one per class) from a stream of the validation split's own, so that a
+    low-label run does not select on labels it may not have.
+    """
+    labels = store.labels("valid").numpy()
+    if selection == "full_validation":
+        return torch.ones(len(labels), dtype=torch.bool)
+    ranks = label_ranks(labels, f"{store.name}/valid", store.info["split_seed"])
+    return torch.from_numpy(labelled_mask(ranks, class_sizes(labels), fraction))
 
 
 def encoder_inputs(
@@ -161,15 +189,16 @@ def encoder_inputs(
     features_dir: Path | None,
     features: FeatureParams,
     device: torch.device,
-    waveforms: Tensor | None = None,
-) -> tuple[Callable[[Tensor], Tensor], Tensor | np.ndarray]:
+    waveforms: Clips | None = None,
+    budget_bytes: float = float("inf"),
+) -> tuple[Callable[[Tensor], Tensor], np.ndarray | Clips]:
     """What to feed the frozen encoder for a split, and the function that embeds it.
 
     Spectrogram runs read the features stage's stored float16 features when they were written
     with the run's feature parameters: computing them again costs more than the encoder does.
     Otherwise (raw input, or a split left out for size) the waveforms go through the model's
-    own feature module: ``waveforms`` when the caller already holds the split on ``device``,
-    else the store's.
+    own feature module: ``waveforms`` when the caller already holds the split, else the
+    store's, on the device within ``budget_bytes`` (:class:`Clips`).
     """
     if model.features is not None and features_dir is not None:
         stored = features_dir / f"{split}.npy"
@@ -178,7 +207,9 @@ def encoder_inputs(
             info = json.loads(info_path.read_text())
             if info.get("params") == features.model_dump(mode="json"):
                 return model.encode, np.load(stored, mmap_mode="r")
-    return model.embed, waveforms if waveforms is not None else store.waveforms(split, device)
+    if waveforms is None:
+        waveforms = Clips(store.array(split), device, budget_bytes)
+    return model.embed, waveforms
 
 
 def labelled_counts(store: Store, labelled: Tensor) -> dict:
@@ -197,49 +228,69 @@ def labelled_counts(store: Store, labelled: Tensor) -> dict:
     }
 
 
-def evaluate(
+def embed_splits(
     model: Model,
     store: Store,
     features_dir: Path | None,
     features: FeatureParams,
+    batch_size: int,
+    device: torch.device,
+    budget_bytes: float = float("inf"),
+) -> dict[str, Tensor]:
+    """Every split through the frozen encoder, once for all the label fractions a run is scored
+    at: ``{split: [N, D]}`` float32 on ``device``. A split's clips above ``budget_bytes`` stream
+    from the host (:class:`Clips`)."""
+    embedded = {}
+    for split in SPLITS:
+        encode, inputs = encoder_inputs(
+            model, store, split, features_dir, features, device, budget_bytes=budget_bytes
+        )
+        embedded[split] = embed_all(encode, inputs, batch_size, device)
+    return embedded
+
+
+def evaluate(
+    model: Model,
+    store: Store,
+    embedded: dict[str, Tensor],
     fraction: float,
     params: EvaluateParams,
-    device: torch.device,
     seed: int,
     own_classifier: bool,
+    desc: str = "evaluation head",
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Score a trained model at a label fraction: the evaluation head, and the model's own
     classifier when ``own_classifier``.
 
-    Returns the metrics (JSON-serialisable) and the per-clip test predictions (the arrays of
-    :func:`clar.runs.write_predictions`).
+    ``embedded`` is :func:`embed_splits` of the model. Returns the metrics (JSON-serialisable)
+    and the per-clip test predictions (the arrays of :func:`clar.runs.write_predictions`).
+    ``desc`` names the head on its progress bar.
     """
     n_classes = len(store.classes)
-    embedded = {}
-    for split in SPLITS:
-        encode, inputs = encoder_inputs(model, store, split, features_dir, features, device)
-        embedded[split] = embed_all(encode, inputs, params.batch_size, device)
+    device = embedded["train"].device
     labels = {split: store.labels(split).to(device) for split in embedded}
     labelled = store.labelled(fraction).to(device)
+    chosen_on = selection_clips(store, fraction, params.selection).to(device)
     train_h, valid_h, test_h = standardise(
-        embedded["train"][labelled], embedded["valid"], embedded["test"]
+        embedded["train"][labelled], embedded["valid"][chosen_on], embedded["test"]
     )
     head, selection = fit_head(
         train_h,
         labels["train"][labelled],
         valid_h,
-        labels["valid"],
+        labels["valid"][chosen_on],
         n_classes,
         params,
         seed=seed,
+        desc=desc,
     )
     with torch.no_grad():
         logits = head(test_h).float()
-    head_scores = scores(logits.argmax(1), labels["test"], n_classes)
+    predicted = logits.argmax(1)
     predictions = {
         "clip": store.rows("test")["source"].to_numpy().astype(str),
         "label": labels["test"].cpu().numpy(),
-        "predicted": logits.argmax(1).cpu().numpy(),
+        "predicted": predicted.cpu().numpy(),
         "logits": logits.cpu().numpy().astype(np.float32),
     }
     result = {
@@ -247,13 +298,22 @@ def evaluate(
         "labelled": labelled_counts(store, labelled),
         "test_clips": len(predictions["label"]),
         "classes": store.classes,
-        "evaluation_head": {**head_scores, **selection, "kind": params.head},
+        "evaluation_head": {
+            **scores(predicted, labels["test"], n_classes),
+            **selection,
+            "kind": params.head,
+            "selection": params.selection,
+            "valid_clips": int(chosen_on.sum()),
+        },
         "classifier": None,
     }
     if own_classifier:
-        clips = store.waveforms("test", device)
-        outputs = embed_all(model.logits, clips, params.batch_size, device).float()
-        result["classifier"] = scores(outputs.argmax(1), labels["test"], n_classes)
-        predictions["classifier_predicted"] = outputs.argmax(1).cpu().numpy()
+        # The model's own head on the test embeddings: the model's logits without a second pass
+        # through the encoder.
+        with torch.no_grad():
+            outputs = model.classify(embedded["test"]).float()
+        own = outputs.argmax(1)
+        result["classifier"] = scores(own, labels["test"], n_classes)
+        predictions["classifier_predicted"] = own.cpu().numpy()
         predictions["classifier_logits"] = outputs.cpu().numpy().astype(np.float32)
     return result, predictions

@@ -10,7 +10,6 @@ so a low label fraction does not also mean fewer updates.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -18,17 +17,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from tqdm import tqdm
 
-from clar import runs, sources
+from clar import distributed, runs, sources
 from clar.augment.transforms import augment
 from clar.config import AugmentParams, FeatureParams, TrainParams
+from clar.data.clips import Clips
 from clar.data.store import Store
 from clar.errors import ClarError
 from clar.losses import hybrid_loss, nt_xent
 from clar.models import Model, build_model
 from clar.optim import build_optimizer, warmup_cosine
 from clar.probe import encoder_inputs, probe_accuracy
+from clar.progress import progress_bar
 from clar.runs import Run
 from clar.vocabulary import CONTRASTIVE, HYBRID, SUPERVISED
 
@@ -38,40 +38,54 @@ def batch_loss(
     objective: str,
     clips: Tensor,
     labels: Tensor,
-    views: Callable[[Tensor], Tensor],
+    views: Callable[[Tensor, int], Tensor],
     temperature: float,
+    negatives: str = "global",
 ) -> dict[str, Tensor]:
     """The objective's loss on one batch of clips ``[B, T]`` with labels ``[B]`` (-1: none).
 
-    ``views`` draws one augmented view of a batch. Contrastive objectives put both views through
-    the network as one batch of 2B, so batch norm sees the statistics of every view.
+    ``views(clips, n)`` draws n augmented views of each clip, ``[n * B, T]`` view by view
+    (:func:`clar.augment.transforms.augment`). Contrastive objectives put both views through the
+    network as one batch of 2B, so batch norm sees the statistics of every view.
+
+    Under data parallelism each rank holds its share of the global batch, and every rank
+    computes the loss of the global batch: outputs and labels are gathered from all ranks
+    (:func:`clar.distributed.gather`, gradients kept) before the loss sees them. ``negatives``
+    ``"per_rank"`` keeps NT-Xent to the rank's own views (the official code's per-GPU negatives);
+    the supervised part is always over the global batch.
     """
+    labels = distributed.gather(labels)
     if objective == SUPERVISED:
-        return {"loss": F.cross_entropy(model(views(clips)).float(), labels)}
-    both = model(torch.cat([views(clips), views(clips)]))
+        return {"loss": F.cross_entropy(distributed.gather(model(views(clips, 1))).float(), labels)}
+    both = model(views(clips, 2))
+    pair = distributed.gather if negatives == "global" else (lambda z: z)
     if objective == CONTRASTIVE:
         z1, z2 = both.chunk(2)
-        return {"loss": nt_xent(z1, z2, temperature)}
+        return {"loss": nt_xent(pair(z1), pair(z2), temperature)}
     z, logits = both
     (z1, z2), (l1, l2) = z.chunk(2), logits.chunk(2)
-    parts = hybrid_loss(z1, z2, l1, l2, labels, temperature)
+    gather = distributed.gather
+    parts = hybrid_loss(pair(z1), pair(z2), gather(l1), gather(l2), labels, temperature)
     return {"loss": parts.total, "contrastive": parts.contrastive, "supervised": parts.supervised}
 
 
 def epoch_batches(pool: Tensor, steps: int, batch: int, generator: torch.Generator) -> Tensor:
-    """``[steps, batch]`` indices drawn from successive shuffles of ``pool``.
+    """``[steps, batch]`` indices of ``pool``, every row from within one shuffle of it.
 
-    Within a shuffle no index repeats; a pool smaller than an epoch is cycled.
+    Shuffles are drawn in turn and each is cut into whole batches; its last
+    ``len(pool) % batch`` indices are left out, so that no batch straddles two shuffles and holds
+    a clip twice (the clip would be its own negative). A pool smaller than an epoch is cycled by
+    whole shuffles. ``batch`` is at most ``len(pool)``.
     """
-    need = steps * batch
-    rounds = math.ceil(need / len(pool))
-    order = torch.cat(
-        [
-            pool[torch.randperm(len(pool), generator=generator, device=generator.device)]
-            for _ in range(rounds)
-        ]
-    )
-    return order[:need].view(steps, batch)
+    if not 0 < batch <= len(pool):
+        raise ValueError(f"a batch of {batch} from a pool of {len(pool)}")
+    per_shuffle = len(pool) // batch
+    shuffles = [
+        pool[torch.randperm(len(pool), generator=generator, device=generator.device)]
+        for _ in range(math.ceil(steps / per_shuffle))
+    ]
+    rows = torch.cat([s[: per_shuffle * batch].view(per_shuffle, batch) for s in shuffles])
+    return rows[:steps]
 
 
 def pick_device(choice: str) -> torch.device:
@@ -92,22 +106,28 @@ def train(
     checkpoint_dir: Path,
     features_dir: Path | None = None,
     progress: bool = True,
+    monitor: bool = True,
+    desc: str | None = None,
 ) -> list[dict]:
     """Train one run; write ``model.pt``, ``run.json`` and ``history.tsv`` into ``out_dir``.
 
     A checkpoint is kept in ``checkpoint_dir`` every ``params.checkpoint_every`` epochs; a run
     started again with the same inputs resumes from it and ends with the same numbers as an
     uninterrupted run. ``features_dir`` (the features stage's output) spares the held-out probe
-    of a spectrogram run from computing the un-augmented features again. Returns the per-epoch
-    history.
+    of a spectrogram run from computing the un-augmented features again. ``monitor`` logs the
+    held-out probe every ``params.eval_every`` epochs (an E4 curve); without it no probe runs.
+    ``desc`` names the run on its progress bar. Returns the per-epoch history.
     """
     device = pick_device(params.device)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     torch.manual_seed(run.seed)
-    generator = torch.Generator(device=device).manual_seed(run.seed)
+    # Each rank draws its own augmentations; rank 0 draws what a one-process run draws.
+    generator = torch.Generator(device=device).manual_seed(distributed.rank_seed(run.seed))
+    # Rank 0 alone probes; the others go on and wait for it in the next collective.
+    monitor = monitor and distributed.rank() == 0
 
-    clips = store.waveforms("train", device)
+    clips = Clips(store.array("train"), device, params.device_clips_gb * 1e9)
     labels = store.labels("train").to(device)
     labelled = store.labelled(run.fraction).to(device)
     if run.objective == SUPERVISED:
@@ -116,7 +136,8 @@ def train(
         pool = torch.arange(len(clips), device=device)
         if run.objective == HYBRID:
             labels = torch.where(labelled, labels, -1)
-    batch = min(params.batch_size, len(pool))
+    # The global batch: split evenly over the ranks when data-parallel (clar.distributed).
+    batch = min(params.batch_size, len(pool) // distributed.world() * distributed.world())
     steps = max(1, math.ceil(len(clips) / params.batch_size))
     if batch < 2:
         raise ClarError(f"run {run}: {len(pool)} training clip(s) available; batch norm needs 2")
@@ -126,16 +147,22 @@ def train(
     ).to(device)
     optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
     schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
+    # What the loop trains: the model itself, or when data-parallel its DDP wrapper.
+    net = distributed.wrap(model, device)
 
-    def views(x: Tensor) -> Tensor:
-        return augment(x, run.augmentations, generator, augment_params)
+    def views(x: Tensor, count: int) -> Tensor:
+        return augment(x, run.augmentations, generator, augment_params, count)
 
     # Monitoring only (the E4 curve), every eval_every epochs: a ridge probe on the un-augmented
     # splits, resolved once here (the training clips are already on the device).
-    probe_inputs = {
-        "train": encoder_inputs(model, store, "train", features_dir, features, device, clips),
-        "valid": encoder_inputs(model, store, "valid", features_dir, features, device),
-    }
+    probe_inputs = (
+        {
+            "train": encoder_inputs(model, store, "train", features_dir, features, device, clips),
+            "valid": encoder_inputs(model, store, "valid", features_dir, features, device),
+        }
+        if monitor
+        else {}
+    )
     probe_labels = {split: store.labels(split).to(device) for split in probe_inputs}
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -150,51 +177,57 @@ def train(
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generator"])
+        generator.set_state(state["generators"][distributed.rank()])
         history, start = state["history"], state["epoch"]
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    bar = tqdm(
+    bar = progress_bar(
         total=params.epochs * steps * batch,
         initial=start * steps * batch,
         unit="clip",
         unit_scale=True,
-        desc=f"train {run.dataset} {run.input} {run.objective}",
-        disable=not progress,
+        desc=desc or f"train {run.dataset} {run.input} {run.objective}",
+        disable=not progress or distributed.rank() > 0,
     )
     for epoch in range(start, params.epochs):
-        began = time.perf_counter()
-        model.train()
-        sums: dict[str, float] = {}
-        for index in epoch_batches(pool, steps, batch, generator):
+        net.train()
+        per_step = []
+        batches = distributed.shard(epoch_batches(pool, steps, batch, generator))
+        for index, waveforms in zip(batches, clips.batches(batches), strict=True):
             with autocast:
                 losses = batch_loss(
-                    model, run.objective, clips[index], labels[index], views, params.temperature
-                )
-            loss = losses["loss"]
-            if not torch.isfinite(loss):
-                raise ClarError(
-                    f"run {run.dataset}/{run.input}/{run.objective}: the loss became "
-                    f"{loss.item()} at epoch {epoch + 1}; lower train.lr "
-                    f"(now {params.lr:g}) or check the data"
+                    net,
+                    run.objective,
+                    waveforms,
+                    labels[index],
+                    views,
+                    params.temperature,
+                    params.negatives,
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            losses["loss"].backward()
             optimizer.step()
             schedule.step()
-            for key, value in losses.items():
-                sums[key] = sums.get(key, 0.0) + value.item()
+            per_step.append(torch.stack([value.detach() for value in losses.values()]))
             bar.update(batch)
-        seconds = time.perf_counter() - began
+        # One host sync per epoch, not one per step: [steps, parts], the mean over ranks (what
+        # one process logs, and one verdict for every rank).
+        logged = distributed.mean(torch.stack(per_step)).cpu()
+        finite = torch.isfinite(logged[:, 0])
+        if not finite.all():
+            step = int((~finite).nonzero()[0])
+            raise ClarError(
+                f"run {run.dataset}/{run.input}/{run.objective} seed {run.seed}: the loss became "
+                f"{logged[step, 0].item()} at epoch {epoch + 1}, step {step + 1} of {steps}; "
+                f"lower train.lr (now {params.lr:g}) or check the data"
+            )
         row = {
             "epoch": epoch + 1,
-            **{k: v / steps for k, v in sums.items()},
+            **dict(zip(losses, logged.mean(0).tolist(), strict=True)),
             "lr": schedule.get_last_lr()[0],
-            "seconds": seconds,
-            "clips_per_second": steps * batch / seconds,
         }
         last = epoch + 1 == params.epochs
-        if (epoch + 1) % params.eval_every == 0 or last:
+        if monitor and ((epoch + 1) % params.eval_every == 0 or last):
             row["heldout_accuracy"] = probe_accuracy(
                 model, probe_inputs, probe_labels, len(store.classes), params.batch_size, device
             )
@@ -207,19 +240,24 @@ def train(
             **({"heldout": f"{probed[-1]:.2f}"} if probed else {}),
         )
         if (epoch + 1) % params.checkpoint_every == 0 or last:
-            runs.save_checkpoint(
-                checkpoint_dir,
-                {
-                    "fingerprint": stamp,
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": schedule.state_dict(),
-                    "generator": generator.get_state(),
-                    "history": history,
-                },
-            )
+            # Every rank's generator, so that a resumed job draws on as the uninterrupted one.
+            generators = distributed.gather_objects(generator.get_state())
+            if distributed.rank() == 0:
+                runs.save_checkpoint(
+                    checkpoint_dir,
+                    {
+                        "fingerprint": stamp,
+                        "epoch": epoch + 1,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(),
+                        "generators": generators,
+                        "history": history,
+                    },
+                )
     bar.close()
+    if distributed.rank() > 0:
+        return history  # rank 0 alone writes the run's files
 
     out_dir.mkdir(parents=True, exist_ok=True)
     runs.save(model.state_dict(), out_dir / runs.MODEL_FILE)

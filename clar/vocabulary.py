@@ -26,6 +26,8 @@ FRACTION_TRAINED = (SUPERVISED, HYBRID)
 LABEL_FREE = (CONTRASTIVE,)
 # Objectives whose model has a classification layer of its own, scored besides the probe.
 OWN_CLASSIFIER = (SUPERVISED, HYBRID)
+# E4 compares how fast these two converge (PAPER.md): only their grid runs log a held-out curve.
+CONVERGENCE_COMPARED = (CONTRASTIVE, HYBRID)
 
 # Every label fraction is a percentage of the training labels; 100 is all of them.
 FULL_FRACTION = 100.0

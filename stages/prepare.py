@@ -11,10 +11,10 @@ def main(argv: list[str]) -> None:
     params = load_params()
     out = layout.prepared(name)
     info = prepare(params.dataset(name), params.prepare, layout.RAW, out)
-    record_stage(out, layout.PREPARE)
+    seconds = record_stage(out, layout.PREPARE)
     print(
         f"{name}: {info['clips']} clips of {info['clip_seconds']} s, "
-        f"{len(info['classes'])} classes, {info['megabytes']} MB, {info['seconds']} s"
+        f"{len(info['classes'])} classes, {info['megabytes']} MB, {seconds:.1f} s"
     )
 
 

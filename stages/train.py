@@ -1,12 +1,17 @@
 """train@... and pretrain@...: one cell of the E2-E4 grid (data set, input, objective), every
-seed and label fraction of it trained, then scored by the evaluation head."""
+seed and label fraction of it trained, then scored by the evaluation head.
+
+With train.devices > 1 the stage starts itself again as that many processes through torchrun
+(clar.distributed) and waits for them; it stays the process DVC started, and records the time.
+"""
 
 import argparse
 
-from clar import layout
+from clar import distributed, layout, runs
 from clar.cli import record_stage, run
 from clar.config import load_params
 from clar.experiments import grid_cell
+from clar.train import pick_device
 from clar.vocabulary import LABEL_FREE
 
 
@@ -17,7 +22,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--objective", required=True)
     args = parser.parse_args(argv)
     params = load_params()
-    out = grid_cell(params, args.data, args.input, args.objective)
+    train = params.train
+    if not distributed.relaunch(train.devices, train.nodes, [__file__, *argv]):
+        device = pick_device(train.device)
+        with distributed.process_group(train.devices, train.nodes, device) as rank:
+            grid_cell(params, args.data, args.input, args.objective)
+        if rank > 0:
+            return
+    out = runs.cell_folder(args.data, args.input, args.objective)
     record_stage(out, layout.PRETRAIN if args.objective in LABEL_FREE else layout.TRAIN)
 
 

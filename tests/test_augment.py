@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torchaudio
+from scipy.stats import binomtest
 
 from clar.augment import functional as A
 from clar.augment import transforms as T
@@ -15,7 +16,7 @@ from clar.augment.vocoder import pitch_ratio
 from clar.config import AugmentParams
 from clar.errors import ClarError
 from clar.noise import coloured_noise
-from clar.vocabulary import AUGMENTATIONS, FADE_SHAPES
+from clar.vocabulary import AUGMENTATIONS, BEST_PAIR, FADE_SHAPES
 
 SR = 16_000
 
@@ -238,6 +239,7 @@ def test_paper_order_and_params_defaults() -> None:
     )
     p = AugmentParams()
     assert p.probability == 0.5 and p.pitch_max_semitones == 15.0
+    assert p.identical_views == "keep"  # the official RandomApply, pairs as drawn
     assert (p.stretch_min_rate, p.stretch_max_rate) == (0.5, 1.5)
     assert (p.noise_min_snr_db, p.noise_max_snr_db) == (0.0, 20.0)
     assert p.fade_shapes == ("linear", "logarithmic", "exponential")
@@ -336,3 +338,52 @@ def test_unknown_name_is_a_one_line_clar_error() -> None:
         message = str(err.value)
         assert "'reverb'" in message and all(n in message for n in AUGMENTATIONS)
         assert "\n" not in message
+
+
+# ------------------------------------------------------------------------------------------
+# positive pairs: identical views
+
+
+def _pairs(names: tuple[str, ...], params: AugmentParams, seed: int = 3, n: int = 4000):
+    """n clips, two views each: (clips, view 1, view 2), each [n, 400]."""
+    x = _speech_like(n, 400)
+    first, second = T.augment(x, names, _gen(seed), params, 2).chunk(2)
+    return x, first, second
+
+
+@pytest.mark.parametrize("names", [BEST_PAIR, ("time_mask",)])
+def test_keep_leaves_identical_pairs_at_the_rate_of_the_coins(names: tuple[str, ...]) -> None:
+    x, first, second = _pairs(names, AugmentParams())
+    # A view is its clip when every one of its k coins fails: (1 - p)^k; a pair, squared.
+    untouched = 0.5 ** len(names)
+    for view in (first, second):
+        assert binomtest(int((view == x).all(-1).sum()), len(x), untouched).pvalue > 1e-3
+    same = int((first == second).all(-1).sum())
+    assert binomtest(same, len(x), untouched**2).pvalue > 1e-3, same
+
+
+@pytest.mark.parametrize("names", [BEST_PAIR, ("time_mask",)])
+def test_redraw_leaves_no_identical_pair_and_treats_both_views_alike(
+    names: tuple[str, ...],
+) -> None:
+    params = AugmentParams(identical_views="redraw")
+    x, first, second = _pairs(names, params)
+    assert not (first == second).all(-1).any()
+    # Redrawing the whole pair keeps the views exchangeable: each is its clip with probability
+    # q (1 - q) / (1 - q^2) = q / (1 + q), q = (1 - p)^k.
+    q = 0.5 ** len(names)
+    for view in (first, second):
+        assert binomtest(int((view == x).all(-1).sum()), len(x), q / (1 + q)).pvalue > 1e-3
+    _, again, _ = _pairs(names, params)
+    assert torch.equal(again, first)  # deterministic under the generator
+
+
+def test_redraw_without_any_augmentation_to_draw_is_a_one_line_error() -> None:
+    x = _speech_like(4, 400)
+    for names, probability in ((BEST_PAIR, 0.0), ((), 0.5)):
+        params = AugmentParams(probability=probability, identical_views="redraw")
+        with pytest.raises(ClarError, match="identical_views") as err:
+            T.augment(x, names, _gen(), params, 2)
+        assert "\n" not in str(err.value)
+    # One view per clip has no pair to redraw.
+    assert torch.equal(T.augment(x, (), _gen(), params), x)

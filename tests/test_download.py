@@ -5,14 +5,17 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import signal
 import socket
+import subprocess
+import sys
 import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from clar.data.download import extract, fetch
+from clar.data.download import extract, fetch, fetch_and_extract
 from clar.errors import ClarError
 
 PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # several read chunks, not a multiple of one
@@ -219,3 +222,36 @@ def test_extract_refuses_to_overwrite(tmp_path):
     (tmp_path / "out").mkdir()
     with pytest.raises(ClarError, match="already exists"):
         extract(archive, tmp_path / "out", progress=False)
+
+
+def test_an_archive_placed_by_hand_is_kept_after_extraction(archive_server, tmp_path):
+    archive = _zip(tmp_path / "a.zip", FILES)
+    checksum = "sha256:" + hashlib.sha256(archive.read_bytes()).hexdigest()
+    # Nothing is served: the placed copy is used, and stays the user's.
+    fetch_and_extract(archive_server.url("a.zip"), checksum, archive, tmp_path / "out")
+    assert archive.is_file() and (tmp_path / "out" / "top" / "a.txt").read_bytes() == b"alpha"
+    # One this call downloaded is deleted once extracted.
+    archive_server.files["b.zip"] = archive.read_bytes()
+    fetched = tmp_path / "b.zip"
+    fetch_and_extract(archive_server.url("b.zip"), checksum, fetched, tmp_path / "again")
+    assert not fetched.exists() and (tmp_path / "again" / "top" / "a.txt").is_file()
+
+
+KILLED_EXTRACTION = """
+import os, signal, sys
+from pathlib import Path
+from clar.atomic import temporary
+(temporary(Path(sys.argv[1]), folder=True) / "half.txt").write_text("half")
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_killed_extraction_is_cleared_but_a_partial_download_kept(tmp_path):
+    archive = _zip(tmp_path / "a.zip", FILES)
+    (tmp_path / "b.zip.part").write_bytes(b"the first bytes of a resumable download")
+    killed = subprocess.run([sys.executable, "-c", KILLED_EXTRACTION, str(tmp_path / "out")])
+    assert killed.returncode == -signal.SIGKILL
+    assert len(_leftovers(tmp_path)) == 3  # the archive, the .part and the staging folder
+    extract(archive, tmp_path / "out", progress=False)
+    assert _leftovers(tmp_path) == ["a.zip", "b.zip.part", "out"]
+    assert _leftovers(tmp_path / "out") == ["top"]

@@ -174,7 +174,33 @@ def test_esc50_obtain_and_list(archive_server, tmp_path, monkeypatch, esc50_arch
     assert len(archive_server.requests) == requests
 
 
+def test_esc50_test_fold_is_one_round_of_cross_validation(
+    archive_server, tmp_path, monkeypatch, esc50_archive
+):
+    archive_server.files["esc50.zip"] = esc50_archive
+    monkeypatch.setitem(esc50.SOURCE, "url", archive_server.url("esc50.zip"))
+    root = esc50.obtain(tmp_path, progress=False, esc10=True, test_fold=2)
+    tested: Counter[str] = Counter()
+    for k in esc50.FOLDS:
+        items = esc50.list_items(root, esc10=True, test_fold=k)
+        fold_of = {
+            split: {int(i.path.name[0]) for i in items if i.split == split}
+            for split in ("train", "valid", "test")
+        }
+        valid = 5 if k == 1 else k - 1
+        assert fold_of == {"test": {k}, "valid": {valid}, "train": set(esc50.FOLDS) - {k, valid}}
+        assert split_counts(items) == {"train": 240, "valid": 80, "test": 80}
+        tested.update(str(i.path) for i in items if i.split == "test")
+    # Over the five rounds every clip is tested exactly once.
+    assert len(tested) == 400 and set(tested.values()) == {1}
+    assert esc50.list_items(root, esc10=True) == esc50.list_items(root, esc10=True, test_fold=5)
+
+
 def test_esc50_bad_options(tmp_path):
+    with pytest.raises(ClarError, match="test_fold=6 is not one of 1-5"):
+        esc50.list_items(tmp_path, test_fold=6)
+    with pytest.raises(ClarError, match="folds and test_fold=3 both set"):
+        esc50.list_items(tmp_path, folds={"train": [1, 2, 4, 5], "test": [3]}, test_fold=3)
     with pytest.raises(ClarError, match="fold 4 is in both"):
         esc50.list_items(tmp_path, folds={"train": [1, 2, 3, 4], "test": [4, 5]})
     with pytest.raises(ClarError, match="unknown split 'dev'"):
@@ -203,11 +229,11 @@ def test_esc50_unreachable_names_manual_locations(tmp_path, monkeypatch):
 # --- Speech Commands --------------------------------------------------------------------------
 
 
-def speech_commands_tarball() -> bytes:
+def speech_commands_tarball(version: str = "v0.02") -> bytes:
     """The official layout: no top folder, word/<hash>_nohash_<n>.wav, the two lists, noise."""
     files: dict[str, bytes] = {"LICENSE": b"CC BY 4.0\n", "README.md": b"Speech Commands\n"}
     testing, validation = [], []
-    for w, word in enumerate(speechcommands.WORDS):
+    for w, word in enumerate(speechcommands.WORDS[version]):
         for n in range(3):
             name = f"{word}/{w:04x}abcd_nohash_{n}.wav"
             files[name] = wav_bytes(10 * w + n)
@@ -218,47 +244,65 @@ def speech_commands_tarball() -> bytes:
     return targz(files)
 
 
-def test_speech_commands_obtain_and_list(archive_server, tmp_path, monkeypatch):
-    data = speech_commands_tarball()
-    archive_server.files["sc.tar.gz"] = data
-    monkeypatch.setitem(speechcommands.SOURCE, "url", archive_server.url("sc.tar.gz"))
-    monkeypatch.setitem(speechcommands.SOURCE, "checksum", sha256(data))
-    raw = tmp_path / "raw"
-    root = speechcommands.obtain(raw, progress=False)
-    assert root == raw / "speech_commands_v0.02"
-    assert (root / "testing_list.txt").is_file()  # extracted without an extra top folder
+def serve_speech_commands(server, monkeypatch, version: str) -> bytes:
+    data = speech_commands_tarball(version)
+    server.files[f"sc-{version}.tar.gz"] = data
+    monkeypatch.setitem(speechcommands.SOURCES[version], "url", server.url(f"sc-{version}.tar.gz"))
+    monkeypatch.setitem(speechcommands.SOURCES[version], "checksum", sha256(data))
+    return data
 
-    items = speechcommands.list_items(root)
-    assert len(items) == 105 and len({item.label for item in items}) == 35
-    assert split_counts(items) == {"train": 35, "valid": 35, "test": 35}
+
+@pytest.mark.parametrize("version, words", [("v0.01", 30), ("v0.02", 35)])
+def test_speech_commands_obtain_and_list(archive_server, tmp_path, monkeypatch, version, words):
+    serve_speech_commands(archive_server, monkeypatch, version)
+    raw = tmp_path / "raw"
+    root = speechcommands.obtain(raw, progress=False, version=version)
+    assert root == raw / f"speech_commands_{version}"
+    assert (root / "testing_list.txt").is_file()  # extracted without an extra top folder
+    assert archive_server.requests == [(f"sc-{version}.tar.gz", None)]
+
+    items = speechcommands.list_items(root, version=version)
+    assert len(items) == 3 * words and len({item.label for item in items}) == words
+    assert split_counts(items) == {"train": words, "valid": words, "test": words}
     assert all("_background_noise_" not in str(item.path) for item in items)
     by_name = {f"{item.label}/{item.path.name}": item.split for item in items}
-    yes = f"yes/{speechcommands.WORDS.index('yes'):04x}abcd_nohash"
+    yes = f"yes/{speechcommands.WORDS[version].index('yes'):04x}abcd_nohash"
     assert [by_name[f"{yes}_{n}.wav"] for n in range(3)] == ["test", "valid", "train"]
 
-    digits = speechcommands.list_items(root, words="digits")
+    digits = speechcommands.list_items(root, words="digits", version=version)
     assert {item.label for item in digits} == set(speechcommands.DIGITS)
     assert split_counts(digits) == {"train": 10, "valid": 10, "test": 10}
     with pytest.raises(ClarError, match="words='letters'"):
-        speechcommands.list_items(root, words="letters")
+        speechcommands.list_items(root, words="letters", version=version)
+
+
+def test_speech_commands_defaults_to_the_papers_release(archive_server, tmp_path, monkeypatch):
+    serve_speech_commands(archive_server, monkeypatch, "v0.01")
+    root = speechcommands.obtain(tmp_path, progress=False)
+    assert root.name == "speech_commands_v0.01"
+    assert len(speechcommands.list_items(root, words="digits")) == 30
+    # v0.01 lacks v0.02's five new words: the folder is not a v0.02 release.
+    with pytest.raises(ClarError, match=r"v0\.02 word folder.*backward"):
+        speechcommands.list_items(root, version="v0.02")
+    with pytest.raises(ClarError, match=r"version='v3'.*v0\.01, v0\.02"):
+        speechcommands.obtain(tmp_path, progress=False, version="v3")
 
 
 def test_speech_commands_uses_a_placed_archive_offline(tmp_path, monkeypatch):
     data = speech_commands_tarball()
-    monkeypatch.setitem(speechcommands.SOURCE, "url", unreachable_url("sc.tar.gz"))
-    monkeypatch.setitem(speechcommands.SOURCE, "checksum", sha256(data))
+    monkeypatch.setitem(speechcommands.SOURCES["v0.02"], "url", unreachable_url("sc.tar.gz"))
+    monkeypatch.setitem(speechcommands.SOURCES["v0.02"], "checksum", sha256(data))
     raw = tmp_path / "raw"
     raw.mkdir()
     (raw / "speech_commands_v0.02.tar.gz").write_bytes(data)
-    root = speechcommands.obtain(raw, progress=False, keep_archive=True)
-    assert len(speechcommands.list_items(root, words="digits")) == 30
+    root = speechcommands.obtain(raw, progress=False, keep_archive=True, version="v0.02")
+    assert len(speechcommands.list_items(root, words="digits", version="v0.02")) == 30
     assert (raw / "speech_commands_v0.02.tar.gz").is_file()
 
 
 def test_speech_commands_wrong_archive_leaves_nothing(archive_server, tmp_path, monkeypatch):
-    archive_server.files["sc.tar.gz"] = speech_commands_tarball()
-    monkeypatch.setitem(speechcommands.SOURCE, "url", archive_server.url("sc.tar.gz"))
-    monkeypatch.setitem(speechcommands.SOURCE, "checksum", sha256(b"another archive"))
+    serve_speech_commands(archive_server, monkeypatch, "v0.01")
+    monkeypatch.setitem(speechcommands.SOURCES["v0.01"], "checksum", sha256(b"another archive"))
     with pytest.raises(ClarError, match="checksum mismatch"):
         speechcommands.obtain(tmp_path, progress=False)
     assert list(tmp_path.iterdir()) == []

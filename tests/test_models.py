@@ -73,14 +73,50 @@ def test_resnet1d_shape(width: float, dim_out: int) -> None:
 
 
 def test_resnet1d_layout() -> None:
+    # 1-D layers as 2-D ones of height 1: (1, k) kernels, (1, s) strides, (0, p) padding.
     enc = resnet18_1d()
     assert (enc.conv1.in_channels, enc.conv1.out_channels) == (1, 64)
-    assert (enc.conv1.kernel_size, enc.conv1.stride) == ((7,), (2,))
-    assert (enc.maxpool.kernel_size, enc.maxpool.stride) == (9, 2)
+    assert (enc.conv1.kernel_size, enc.conv1.stride) == ((1, 7), (1, 2))
+    assert (enc.maxpool.kernel_size, enc.maxpool.stride, enc.maxpool.padding) == (
+        (1, 9),
+        (1, 2),
+        (0, 1),
+    )
     block = enc.layer2[0]
-    assert (block.conv1.kernel_size, block.conv1.padding, block.conv1.stride) == ((9,), (4,), (2,))
-    assert block.downsample[0].kernel_size == (1,)
-    assert block.downsample[0].stride == (2,)
+    assert (block.conv1.kernel_size, block.conv1.padding, block.conv1.stride) == (
+        (1, 9),
+        (0, 4),
+        (1, 2),
+    )
+    assert block.downsample[0].kernel_size == (1, 1)
+    assert block.downsample[0].stride == (1, 2)
+
+
+def test_resnet1d_computes_the_official_1d_layers() -> None:
+    # The official encoder's Conv1d / MaxPool1d arithmetic, recomputed with torch's 1-D ops
+    # from the same weights, through the stem and the first strided block.
+    torch.manual_seed(0)
+    enc = resnet18_1d(width=0.125).eval()
+    x = torch.randn(3, 1, 4000)
+
+    def conv(layer: torch.nn.Conv2d, h: torch.Tensor) -> torch.Tensor:
+        return F.conv1d(
+            h, layer.weight.squeeze(2), stride=layer.stride[1], padding=layer.padding[1]
+        )
+
+    def bn(layer: torch.nn.BatchNorm2d, h: torch.Tensor) -> torch.Tensor:
+        return F.batch_norm(h, layer.running_mean, layer.running_var, layer.weight, layer.bias)
+
+    h = F.max_pool1d(F.relu(bn(enc.bn1, conv(enc.conv1, x))), 9, stride=2, padding=1)
+    h = enc.layer1(h.unsqueeze(2)).squeeze(2)
+    block = enc.layer2[0]
+    out = F.relu(bn(block.bn1, conv(block.conv1, h)))
+    out = bn(block.bn2, conv(block.conv2, out))
+    shortcut = bn(block.downsample[1], conv(block.downsample[0], h))
+    expected = F.relu(out + shortcut)
+    with torch.no_grad():
+        ours = enc.layer2[0](enc.layer1(enc.maxpool(enc.relu(enc.bn1(enc.conv1(x.unsqueeze(2)))))))
+    torch.testing.assert_close(ours.squeeze(2), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_resnet_bad_input_rank() -> None:

@@ -31,23 +31,29 @@ def sh(cwd: Path, *args: str) -> str:
     return done.stdout + done.stderr
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A git + DVC project with this repository's pipeline and the tiny profile, reproduced."""
-    root = tmp_path_factory.mktemp("project")
+def new_project(root: Path, overrides: list[str]) -> Path:
+    """``root`` made a git + DVC project with this repository's pipeline and ``params.yaml``
+    composed with ``overrides``."""
     for name in SHIPPED:
         source = ROOT / name
         if source.is_dir():
             shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(source, root / name)
-    (root / "params.yaml").write_text(yaml.safe_dump(compose(root / "conf", ["profile=tiny"])))
+    (root / "params.yaml").write_text(yaml.safe_dump(compose(root / "conf", overrides)))
     sh(root, "git", "init", "-q")
+    sh(root, "dvc", "init", "-q")
+    sh(root, "dvc", "config", "core.analytics", "false")
+    return root
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A git + DVC project with this repository's pipeline and the tiny profile, reproduced."""
+    root = new_project(tmp_path_factory.mktemp("project"), ["profile=tiny"])
     sh(root, "git", "config", "user.email", "test@example.com")
     sh(root, "git", "config", "user.name", "test")
-    sh(root, "dvc", "init", "-q")
     sh(root, "dvc", "config", "hydra.enabled", "true")
-    sh(root, "dvc", "config", "core.analytics", "false")
     log = sh(root, "dvc", "repro")
     return root, log
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from clar import layout, report, runs
-from clar.report import files, per_clip
+from clar.report import curves, files, per_clip
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,12 +36,21 @@ def test_dvc_yaml_declares_the_report_files(kind: str, names: tuple[str, ...]) -
     assert _paths(stage.get(kind, [])) == _declared(names)
 
 
+def test_dvc_yaml_commits_the_baseline_files_and_caches_the_rest() -> None:
+    stage = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"][layout.REPORT]
+    entries = [e for kind in ("outs", "metrics", "plots") for e in stage.get(kind, [])]
+    uncached = {
+        name for e in entries if isinstance(e, dict) for name, o in e.items() if not o["cache"]
+    }
+    assert uncached == _declared(files.COMMITTED)
+
+
 def test_declaration_is_a_partition_of_every_file() -> None:
     groups = (files.OUTS, files.METRICS, files.PLOTS)
     assert sorted(name for group in groups for name in group) == sorted(files.ALL)
     assert len(set(files.ALL)) == len(files.ALL)
     assert set(files.PLOTS) == {f"{stem}.png" for stem in files.FIGURE_STEMS}
-    assert files.METRICS == ("summary.json",)
+    assert files.METRICS == ("summary.json", "timings.json")
 
 
 def _results() -> pd.DataFrame:
@@ -91,7 +100,7 @@ def _results() -> pd.DataFrame:
 def test_render_writes_exactly_the_declared_files(tmp_path: Path, which: str) -> None:
     results = _results() if which == "some" else _results().iloc[:0]
     written = report.render(results, {"seeds": [0, 1]}, tmp_path)
-    expected = {*files.TABLES, *files.FIGURE_FILES, files.INDEX}
+    expected = set(files.RENDERED)
     assert sorted(p.name for p in written) == sorted(expected)
     assert {p.name for p in tmp_path.iterdir()} == expected
     assert all(p.parent == tmp_path for p in written)
@@ -141,10 +150,17 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
         profile="test",
         data=SimpleNamespace(names=("speech",)),
         grid=SimpleNamespace(
-            inputs=("raw",), fractions=(100.0,), seeds=(0,), augmentations=("fade",)
+            inputs=("raw",),
+            fractions=(100.0,),
+            fractions_for=lambda input: (100.0,),
+            seeds=(0,),
+            augmentations=("fade",),
         ),
         loss=SimpleNamespace(fraction_trained=("supervised",), label_free=()),
         augmentation_study=SimpleNamespace(datasets=(), combos=(), input="raw", seed=0),
+        report=SimpleNamespace(allow_incomplete=False),
+        augment=SimpleNamespace(identical_views="keep"),
+        evaluate=SimpleNamespace(selection="fraction"),
     )
     out = tmp_path / "reports"
     written = report.build(
@@ -161,6 +177,60 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
     assert clips[["objective", "seed", "correct"]].values.tolist() == [["supervised", 0, "1001"]]
     index = (out / files.INDEX).read_text()
     assert "100 % (real 100 %, 4 clips, 1–3/class)" in index
+
+
+def _convergence(dataset: str, objective: str, fraction: float, metric: str, seeds: dict) -> list:
+    """Convergence rows: ``seeds`` maps a seed to its values at epochs 1, 2, ..."""
+    key = {"experiment": "convergence", "input": "raw", "augmentations": "fade+time_mask"}
+    return [
+        key
+        | {"dataset": dataset, "objective": objective, "fraction": fraction, "seed": seed}
+        | {"epoch": epoch, "metric": metric, "value": value}
+        for seed, values in seeds.items()
+        for epoch, value in enumerate(values, 1)
+        if value is not None
+    ]
+
+
+def test_curves_are_seed_means_at_full_labels_in_the_declared_columns(tmp_path: Path) -> None:
+    rows = [
+        *_convergence("speech", "hybrid", 100.0, "loss", {0: [2.0, 1.0], 1: [3.0, 2.0]}),
+        *_convergence(
+            "speech", "hybrid", 100.0, "heldout_accuracy", {0: [None, 0.5], 1: [None, 0.7]}
+        ),
+        *_convergence("speech", "hybrid", 10.0, "loss", {0: [9.0, 9.0]}),
+        *_convergence("speech", "contrastive", 100.0, "loss", {0: [4.0, 3.0], 1: [4.0, 3.0]}),
+        *_convergence("speech", "contrastive", 100.0, "heldout_accuracy", {0: [0.2, 0.4]}),
+        *_convergence("speech", "supervised", 100.0, "loss", {0: [1.0, 0.5]}),
+        # Not a curve the plots declare: a supervised held-out accuracy, a wall-clock column.
+        *_convergence("speech", "supervised", 100.0, "heldout_accuracy", {0: [0.9, 0.9]}),
+        *_convergence("speech", "hybrid", 100.0, "seconds", {0: [12.3, 12.1]}),
+        {"experiment": "grid", "dataset": "speech", "objective": "hybrid", "metric": "accuracy"},
+    ]
+    folder = curves.write_curves(pd.DataFrame(rows), tmp_path / files.CURVES)
+    written = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert written == {"loss/speech-raw.tsv", "heldout_accuracy/speech-raw.tsv"}
+    loss = (folder / "loss/speech-raw.tsv").read_text()
+    assert loss == "epoch\tsupervised\tcontrastive\thybrid\n1\t1\t4\t2.5\n2\t0.5\t3\t1.5\n"
+    heldout = (folder / "heldout_accuracy/speech-raw.tsv").read_text()
+    assert heldout == "epoch\tcontrastive\thybrid\n1\t0.2\t\n2\t0.4\t0.6\n"
+    for name, text in (("loss", loss), ("heldout_accuracy", heldout)):
+        assert text.splitlines()[0].split("\t") == ["epoch", *curves.COLUMNS[name]]
+    # A data set no longer in the results leaves no file behind.
+    curves.write_curves(pd.DataFrame(rows).assign(dataset="music"), folder)
+    assert {p.name for p in folder.rglob("*.tsv")} == {"music-raw.tsv"}
+
+
+def test_dvc_yaml_plots_draw_every_curve_folder_from_a_report_output() -> None:
+    dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    plots = {path: props for entry in dvc["plots"] for path, props in entry.items()}
+    folder = (layout.REPORTS / files.CURVES).as_posix()
+    assert {path: (props["x"], props["y"]) for path, props in plots.items()} == {
+        f"{folder}/{metric}": (curves.EPOCH, list(columns))
+        for metric, columns in curves.COLUMNS.items()
+    }
+    outs = _paths(dvc["stages"][layout.REPORT]["outs"])
+    assert folder in outs
 
 
 def test_committed_headline_metrics_are_what_the_default_pipeline_writes() -> None:

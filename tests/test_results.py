@@ -15,38 +15,44 @@ import pytest
 
 from clar import runs
 from clar.cli import record_stage
-from clar.layout import STAGE_FILE
+from clar.layout import timing
 from clar.report.provenance import stage_seconds
 from clar.report.results import COLUMNS, collect, select, summary
 
 TEST_IMPORTED = time.time()
 
 
-def test_record_stage_counts_from_the_start_of_the_process(tmp_path: Path) -> None:
+def test_record_stage_counts_from_the_start_of_the_process(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    output = Path("runs/grid/speech/raw-supervised")
+    output.mkdir(parents=True)
     before = time.time()
-    record_stage(tmp_path, "train")
-    stage = json.loads((tmp_path / STAGE_FILE).read_text())
-    assert stage["group"] == "train"
+    seconds = record_stage(output, "train")
+    stage = json.loads(Path("timings/runs/grid/speech/raw-supervised.json").read_text())
+    assert stage == {"group": "train", "seconds": seconds}
     # The process started before this module was imported: its imports are in the time.
     assert stage["seconds"] >= time.time() - TEST_IMPORTED - 0.01
     assert stage["seconds"] >= before - TEST_IMPORTED
+    # The clock stays out of the output, whose DVC hash must not change from run to run.
+    assert list(output.iterdir()) == []
 
 
-def test_stage_seconds_sums_each_group_in_pipeline_order(tmp_path: Path) -> None:
+def test_stage_seconds_sums_each_group_in_pipeline_order(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     written = {
-        "runs/grid/a/raw-contrastive-s0": ("pretrain", 4.0),
-        "runs/grid/a/raw-supervised-f10-s0": ("train", 2.5),
-        "runs/grid/b/raw-supervised-f10-s0": ("train", 3.0),
+        "runs/grid/a/raw-contrastive": ("pretrain", 4.0),
+        "runs/grid/a/raw-supervised": ("train", 2.5),
+        "runs/grid/b/raw-supervised": ("train", 3.0),
         "runs/augmentation/a": ("augmentation-study", 30.0),
-        "prepared/a": ("prepare", 1.25),
-        "prepared/b": ("prepare", 2.0),
+        "data/prepared/a": ("prepare", 1.25),
+        "data/prepared/b": ("prepare", 2.0),
+        "data/prepared/other": ("prepare", 100.0),  # a data set the params no longer name
     }
-    for folder, (group, seconds) in written.items():
-        (tmp_path / folder).mkdir(parents=True)
-        (tmp_path / folder / STAGE_FILE).write_text(
-            json.dumps({"group": group, "seconds": seconds})
-        )
-    got = stage_seconds([tmp_path / "prepared", tmp_path / "features", tmp_path / "runs"])
+    for output, (group, seconds) in written.items():
+        timing(Path(output)).parent.mkdir(parents=True, exist_ok=True)
+        timing(Path(output)).write_text(json.dumps({"group": group, "seconds": seconds}))
+    outputs = [Path("data/prepared/a"), Path("data/prepared/b"), Path("data/features/a")]
+    got = stage_seconds([*outputs, Path("runs")])
     assert list(got.items()) == [
         ("prepare", 3.2),
         ("train", 5.5),
@@ -101,10 +107,14 @@ def test_collect_reads_evaluations_and_grid_histories(tmp_path: Path) -> None:
     assert study_metrics == {"accuracy", "macro_f1"} | {
         f"confusion/{t}/{p}" for t in CLASSES for p in CLASSES
     }
-    # Convergence rows: grid runs only, epochs with a held-out accuracy only.
+    # Convergence rows: grid runs only; the loss of every epoch, the held-out accuracy of the
+    # epochs probed.
     convergence = frame[frame["experiment"] == "convergence"]
-    assert convergence[["dataset", "objective", "fraction", "epoch", "value"]].values.tolist() == [
-        ["speech", "hybrid", 10.0, 2, 0.5]
+    columns = ["dataset", "objective", "fraction", "epoch", "metric", "value"]
+    assert convergence[columns].values.tolist() == [
+        ["speech", "hybrid", 10.0, 1, "loss", 2.0],
+        ["speech", "hybrid", 10.0, 2, "loss", 1.5],
+        ["speech", "hybrid", 10.0, 2, "heldout_accuracy", 0.5],
     ]
 
 

@@ -16,7 +16,14 @@ import pytest
 import torch
 
 from clar.config import AugmentParams, EvaluateParams, FeatureParams, TrainParams
-from clar.data.store import Store, class_sizes, label_ranks, open_split_array, write_info
+from clar.data.store import (
+    Store,
+    class_sizes,
+    label_ranks,
+    open_split_array,
+    to_float,
+    write_info,
+)
 from clar.probe import fit_head, scores
 from clar.runs import Run
 from clar.train import train
@@ -87,6 +94,7 @@ def tone_store(folder: Path, per_class: int = 12) -> Store:
             "clip_samples": len(t),
             "classes": ["high", "low", "mid"],
             "clips": {"train": 3 * per_class, "valid": 12, "test": 12},
+            "split_seed": 0,
         },
     )
     return Store.open(folder)
@@ -143,14 +151,13 @@ def test_evaluation_head_chance_on_noise_and_near_perfect_on_separable_features(
 def test_evaluation_writes_per_clip_predictions_and_the_real_label_fraction(store, tmp_path):
     from clar import runs
     from clar.models import build_model
-    from clar.probe import evaluate
+    from clar.probe import embed_splits, evaluate
 
     torch.manual_seed(0)
     model = build_model("raw", "supervised", 3, 0.125, RATE, FEATURES).eval()
     params = EvaluateParams(head="mlp", epochs=3, lr=1e-3, batch_size=16)
-    result, predictions = evaluate(
-        model, store, None, FEATURES, 25, params, torch.device("cpu"), 0, own_classifier=True
-    )
+    embedded = embed_splits(model, store, None, FEATURES, 16, torch.device("cpu"))
+    result, predictions = evaluate(model, store, embedded, 25, params, 0, own_classifier=True)
     # 25 % of 12 clips per class is 3 per class: the real share is what was used, per class.
     assert result["labelled"]["per_class"] == {"high": 3, "low": 3, "mid": 3}
     assert result["labelled"]["clips"] == 9 and result["labelled"]["share"] == 25.0
@@ -164,12 +171,63 @@ def test_evaluation_writes_per_clip_predictions_and_the_real_label_fraction(stor
     assert result["evaluation_head"]["accuracy"] == pytest.approx(correct)
     own = (predictions["classifier_predicted"] == predictions["label"]).mean()
     assert result["classifier"]["accuracy"] == pytest.approx(own)
+    # The classifier's logits are the model's own, end to end from the test waveforms.
+    with torch.no_grad():
+        direct = model.logits(to_float(store.array("test")))
+    np.testing.assert_allclose(predictions["classifier_logits"], direct.numpy(), atol=1e-4)
 
     runs.write_predictions(tmp_path, 25, predictions)
     back = runs.read_predictions(tmp_path, 25)
     assert back.keys() == predictions.keys()
     assert all(np.array_equal(back[k], predictions[k]) for k in predictions)
     assert [p.name for p in tmp_path.iterdir()] == ["predictions-f25.npz"]
+
+
+@pytest.fixture
+def one_thread():
+    """Many tiny tensor ops: on a busy 2-core machine two OpenMP threads wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_head_selection_sees_only_the_validation_labels_of_the_runs_fraction(store, one_thread):
+    from clar.models import build_model
+    from clar.probe import embed_splits, evaluate, selection_clips
+
+    # Stratified and nested like the training labels: 1 of 4 clips per class at 25 %.
+    at = {f: selection_clips(store, f, "fraction") for f in (25, 50, 100)}
+    valid = store.labels("valid")
+    assert torch.bincount(valid[at[25]]).tolist() == [1, 1, 1]
+    assert (at[25] <= at[50]).all() and at[100].all()
+    assert selection_clips(store, 25, "full_validation").all()
+
+    torch.manual_seed(0)
+    model = build_model("raw", "supervised", 3, 0.125, RATE, FEATURES).eval()
+    embedded = embed_splits(model, store, None, FEATURES, 16, torch.device("cpu"))
+    # The validation clips a 25 % run has no label for, replaced: what they say must not matter.
+    hidden = ~at[25]
+    noise = torch.randn(int(hidden.sum()), embedded["valid"].shape[1], generator=torch.Generator())
+    altered = {**embedded, "valid": embedded["valid"].clone()}
+    altered["valid"][hidden] = 10 * noise
+
+    def head(selection: str, embeddings: dict) -> tuple[dict, np.ndarray]:
+        params = EvaluateParams(head="mlp", epochs=12, lr=1e-2, batch_size=16, selection=selection)
+        result, predictions = evaluate(model, store, embeddings, 25, params, 0, False)
+        return result["evaluation_head"], predictions["logits"]
+
+    (fraction, logits), (fraction_altered, logits_altered) = (
+        head("fraction", e) for e in (embedded, altered)
+    )
+    assert fraction == fraction_altered and np.array_equal(logits, logits_altered)
+    assert fraction["selection"] == "fraction" and fraction["valid_clips"] == 3
+    full, full_altered = (head("full_validation", e)[0] for e in (embedded, altered))
+    assert full["valid_clips"] == 12
+    chosen = ("best_epoch", "valid_accuracy")
+    assert [full[k] for k in chosen] != [full_altered[k] for k in chosen]
+    last = head("last_epoch", altered)[0]
+    assert last["best_epoch"] == 12 and last["selection"] == "last_epoch"
 
 
 def test_scores_agree_with_scikit_learn():
@@ -194,7 +252,7 @@ def test_non_finite_loss_stops_with_a_clear_error(store, tmp_path):
     from clar.errors import ClarError
 
     run = Run("tones", "spectrogram", "supervised", 100.0, 0, ())
-    with pytest.raises(ClarError, match=r"lower train\.lr"):
+    with pytest.raises(ClarError, match=r"epoch \d+, step \d+ of \d+; lower train\.lr"):
         train(
             run,
             store,
@@ -207,9 +265,9 @@ def test_non_finite_loss_stops_with_a_clear_error(store, tmp_path):
         )
 
 
-def history_without_timing(text: str) -> pd.DataFrame:
-    """A history.tsv without its wall-clock columns, which differ between any two runs."""
-    return pd.read_csv(io.StringIO(text), sep="\t").drop(columns=["seconds", "clips_per_second"])
+def read_history(text: str) -> pd.DataFrame:
+    """A history.tsv's table: per-epoch losses and probes, no wall-clock values."""
+    return pd.read_csv(io.StringIO(text), sep="\t")
 
 
 RESUME_SCRIPT = """
@@ -264,7 +322,7 @@ def test_killed_run_resumes_to_the_same_result(store, tmp_path):
     )
     first = (tmp_path / "a" / "history.tsv").read_text()
     resumed = (tmp_path / "b" / "history.tsv").read_text()
-    pd.testing.assert_frame_equal(history_without_timing(first), history_without_timing(resumed))
+    assert first == resumed  # byte for byte: history.tsv holds no wall-clock value
     a = torch.load(tmp_path / "a" / "model.pt")
     b = torch.load(tmp_path / "b" / "model.pt")
     for key in a:

@@ -1,5 +1,6 @@
 """The augmentations as CLAR applies them to a batch: the selected ones in the paper's order,
-each to a random subset of the examples (:func:`augment`), and its ``nn.Module`` wrapper."""
+each to a random subset of the examples (:func:`augment`), the views of a positive pair
+(``views=2``), and its ``nn.Module`` wrapper."""
 
 from __future__ import annotations
 
@@ -44,39 +45,69 @@ def _check_names(names: Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+def draw_coins(
+    views: int, batch: int, count: int, generator: torch.Generator, params: AugmentParams
+) -> Tensor:
+    """Which augmentations each view of each clip gets: ``[views, batch, count]`` bool, each
+    True with ``params.probability`` (the official code's ``RandomApply``).
+
+    A clip whose views drew no augmentation at all has identical views. With
+    ``params.identical_views == "redraw"`` the coins of every clip with two such views are drawn
+    again, for those clips only, until none is left: deterministic under ``generator``.
+    """
+    device = generator.device
+    coins = torch.rand(views, batch, count, generator=generator, device=device) < params.probability
+    if params.identical_views == "keep" or views < 2:
+        return coins
+    if count == 0 or params.probability == 0:
+        raise ClarError(
+            "augment.identical_views: redraw needs at least one augmentation drawn with "
+            f"augment.probability > 0 (got {count} augmentation(s), "
+            f"probability {params.probability:g}); use keep"
+        )
+    while True:
+        again = ((~coins.any(-1)).sum(0) > 1).nonzero().squeeze(1)
+        if again.numel() == 0:
+            return coins
+        fresh = torch.rand(views, len(again), count, generator=generator, device=device)
+        coins[:, again] = fresh < params.probability
+
+
 def augment(
     waveform: Tensor,
     names: Sequence[str],
     generator: torch.Generator,
     params: AugmentParams | None = None,
+    views: int = 1,
 ) -> Tensor:
-    """Apply the selected augmentations in the paper's order (:data:`AUGMENTATIONS`), each to
-    a random subset of the batch: every example independently with ``params.probability``.
+    """Draw ``views`` augmented views of every clip: the selected augmentations in the paper's
+    order (:data:`AUGMENTATIONS`), each to a random subset of the rows (:func:`draw_coins`).
 
-    Only the selected rows are computed. Calling twice with the same generator gives the two
-    independent views of a clip.
+    Only the selected rows are computed. Every view's parameters are drawn independently; with
+    ``views >= 2``, ``params.identical_views`` says what happens to a clip two of whose views
+    drew nothing (and so are the same clip).
 
     Args:
         waveform: [B, T] float, on the generator's device.
         names: any of :data:`AUGMENTATIONS`, in any order; the order applied is the paper's.
         generator: the source of every random draw.
         params: the augmentations' ranges; the paper's by default.
+        views: views per clip.
 
     Returns:
-        [B, T], same dtype and device.
+        [views * B, T], same dtype and device: view v of clip i in row ``v * B + i``.
     """
     params = AugmentParams() if params is None else params
     chosen = set(_check_names(names))
     batch, _ = check_batch(waveform)
-    out = waveform
-    for name in AUGMENTATIONS:
-        if name not in chosen:
-            continue
-        picked = torch.rand(batch, generator=generator, device=generator.device)
-        rows = (picked < params.probability).nonzero().squeeze(1).to(waveform.device)
+    ordered = [name for name in AUGMENTATIONS if name in chosen]
+    coins = draw_coins(views, batch, len(ordered), generator, params).view(views * batch, -1)
+    out = waveform.repeat(views, 1)
+    for k, name in enumerate(ordered):
+        rows = coins[:, k].nonzero().squeeze(1).to(waveform.device)
         if rows.numel() == 0:
             continue
-        if rows.numel() == batch:
+        if rows.numel() == len(out):
             out = _APPLY[name](out, generator, params)
         else:
             changed = _APPLY[name](out.index_select(0, rows), generator, params)
@@ -97,7 +128,7 @@ class Augment(nn.Module):
         self.params = AugmentParams() if params is None else params
 
     def forward(self, waveform: Tensor, generator: torch.Generator) -> Tensor:
-        """[B, T] -> [B, T]; see :func:`augment`."""
+        """[B, T] -> [B, T], one view; see :func:`augment`."""
         return augment(waveform, self.names, generator, self.params)
 
     def extra_repr(self) -> str:

@@ -16,8 +16,9 @@ from clar.errors import ClarError
 def decode(path: Path) -> tuple[np.ndarray, int]:
     """Read an audio file with soundfile and mix it down to mono.
 
-    Returns ``(waveform [T] float32 in [-1, 1], sample_rate)``. An undecodable or empty file raises
-    :class:`ClarError` naming the file.
+    Returns ``(waveform [T] float32 in [-1, 1], sample_rate)``. An undecodable or empty file, or
+    one with a NaN or infinite sample (a float WAV can hold them), raises :class:`ClarError`
+    naming the file.
     """
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
@@ -25,6 +26,10 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
         raise ClarError(f"{path}: cannot decode ({err})") from None
     if data.shape[0] == 0:
         raise ClarError(f"{path}: the file holds no samples")
+    # Stored as int16 they would silently become 0 (NaN) or full scale (inf).
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise ClarError(f"{path}: {bad} of {data.size} samples are NaN or infinite")
     return data.mean(axis=1), rate
 
 

@@ -13,16 +13,15 @@ import os
 import re
 import shutil
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from tqdm import tqdm
-
+from clar.atomic import temporary
 from clar.errors import ClarError
+from clar.progress import progress_bar
 
 CHUNK = 1 << 20
 USER_AGENT = "clar-bench/0.1 (dataset fetcher; Python urllib)"
@@ -206,7 +205,7 @@ def _stream(
     """Copy the body into ``part``; raise ConnectionError if it ends short of ``total``."""
     with (
         open(part, "ab" if append else "wb") as f,
-        tqdm(
+        progress_bar(
             total=total,
             initial=f.tell() if append else 0,
             unit="B",
@@ -255,7 +254,7 @@ def extract(
     if not archive.is_file():
         raise ClarError(f"archive {archive} does not exist")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extracting-", dir=dest.parent))
+    staging = temporary(dest, folder=True)
     try:
         if zipfile.is_zipfile(archive):
             _extract_zip(archive, staging, progress)
@@ -283,7 +282,7 @@ def _extract_zip(archive: Path, out: Path, progress: bool) -> None:
         members = zf.infolist()
         for info in members:
             _safe_member(info.filename, archive)
-        for info in tqdm(members, desc=archive.name, unit="file", disable=not progress):
+        for info in progress_bar(members, desc=archive.name, unit="file", disable=not progress):
             zf.extract(info, out)
 
 
@@ -292,7 +291,7 @@ def _extract_tar(archive: Path, out: Path, progress: bool) -> None:
         members = tf.getmembers()
         for member in members:
             _safe_member(member.name, archive)
-        for member in tqdm(members, desc=archive.name, unit="file", disable=not progress):
+        for member in progress_bar(members, desc=archive.name, unit="file", disable=not progress):
             try:
                 # The "data" filter also refuses links leaving the folder and device files.
                 tf.extract(member, out, filter="data")
@@ -315,7 +314,9 @@ def fetch_and_extract(
     manual_hint: str | None = None,
 ) -> Path:
     """:func:`fetch` ``url`` to ``archive`` (or reuse a verified copy there), :func:`extract` it
-    to ``dest``, then delete the archive unless ``keep_archive``."""
+    to ``dest``, then delete the archive unless ``keep_archive`` or it was there before (a copy
+    the user placed by hand is theirs to delete)."""
+    placed = archive.is_file()
     fetch(
         url,
         archive,
@@ -324,7 +325,7 @@ def fetch_and_extract(
         manual_hint=manual_hint if manual_hint is not None else str(dest),
     )
     extract(archive, dest, progress=progress, validate=validate)
-    if not keep_archive:
+    if not (keep_archive or placed):
         archive.unlink()
     return dest
 

@@ -1,4 +1,5 @@
-"""ESC-50 and its ESC-10 subset: 2000 five-second environmental clips in 50 classes, 5 folds.
+"""ESC-50 and its ESC-10 subset: 2000 five-second environmental clips in 50 classes, 5 folds;
+a prepared data set is one round of their cross-validation (``test_fold``, :func:`held_out`).
 
 The data come from the dataset's GitHub repository, pinned to one commit so every run reads the
 same files. GitHub builds archives on the fly and publishes no digest for them, so instead of a
@@ -37,9 +38,20 @@ SOURCE: dict[str, object] = {
 
 COLUMNS = ("filename", "fold", "target", "category", "esc10", "src_file", "take")
 FOLDS = (1, 2, 3, 4, 5)
-DEFAULT_FOLDS: Mapping[str, Sequence[int]] = {"train": (1, 2, 3), "valid": (4,), "test": (5,)}
+DEFAULT_TEST_FOLD = 5
 FOLDER = "ESC-50"  # under raw_dir: the extracted archive, or a copy the user put there
-LIST_OPTIONS = ("esc10", "folds")
+LIST_OPTIONS = ("esc10", "folds", "test_fold")
+
+
+def held_out(test_fold: int) -> dict[str, tuple[int, ...]]:
+    """The splits of one round of the data set's 5-fold cross-validation: ``test_fold`` is the
+    test split, the fold before it (cyclically) the validation split that selects the model,
+    the other three train. ``test_fold=5`` is 1-3 train, 4 valid, 5 test."""
+    if test_fold not in FOLDS:
+        raise ClarError(f"test_fold={test_fold!r} is not one of 1-5")
+    valid = FOLDS[test_fold - 2]
+    train = tuple(f for f in FOLDS if f not in (valid, test_fold))
+    return {"train": train, "valid": (valid,), "test": (test_fold,)}
 
 
 def obtain(
@@ -139,15 +151,24 @@ def _fold_splits(folds: Mapping[str, Sequence[int]]) -> dict[int, str]:
 
 
 def list_items(
-    root: Path, esc10: bool = False, folds: Mapping[str, Sequence[int]] | None = None
+    root: Path,
+    esc10: bool = False,
+    folds: Mapping[str, Sequence[int]] | None = None,
+    test_fold: int = DEFAULT_TEST_FOLD,
 ) -> list[Item]:
     """Every clip of ``root`` as an :class:`Item`, labelled by its category.
 
-    ``esc10`` keeps the ten ESC-10 classes. ``folds`` maps split names to fold numbers (default
-    1-3 train, 4 valid, 5 test); folds named in no split are left out.
+    ``esc10`` keeps the ten ESC-10 classes. ``test_fold`` picks the round of cross-validation
+    (:func:`held_out`; default 1-3 train, 4 valid, 5 test). ``folds`` instead maps split names to
+    fold numbers; folds named in no split are left out.
     """
     root = Path(root)
-    fold_split = _fold_splits(DEFAULT_FOLDS if folds is None else folds)
+    if folds is not None and test_fold != DEFAULT_TEST_FOLD:
+        raise ClarError(
+            f"folds and test_fold={test_fold!r} both set: give test_fold for a round of the "
+            "5-fold cross-validation, or folds for a layout of your own"
+        )
+    fold_split = _fold_splits(held_out(test_fold) if folds is None else folds)
     items = []
     for row in _read_meta(root):
         fold = int(row["fold"])
@@ -158,5 +179,8 @@ def list_items(
             raise ClarError(f"{path} is listed in meta/esc50.csv but missing; replace the folder")
         items.append(Item(path=path, label=row["category"], split=fold_split[fold]))
     if not items:
-        raise ClarError(f"no ESC-50 clips selected from {root} (esc10={esc10}, folds={folds})")
+        raise ClarError(
+            f"no ESC-50 clips selected from {root} (esc10={esc10}, folds={folds}, "
+            f"test_fold={test_fold})"
+        )
     return sorted(items, key=lambda item: str(item.path))

@@ -10,18 +10,17 @@ computed on the fly where it is needed, and ``info.json`` says which were writte
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from clar.atomic import building, write_json
 from clar.config import FeatureParams
 from clar.data.store import Store, to_float
 from clar.features import TimeFrequency, gigabytes
 from clar.layout import INFO_FILE
+from clar.progress import progress_bar
 
 ORDER = ("test", "valid", "train")
 
@@ -39,7 +38,6 @@ def write_features(
     ``info.json`` records the parameters, so a reader can tell whether the stored features
     match the module it would otherwise compute them with.
     """
-    started = time.perf_counter()
     max_gb = params.max_gb
     with building(out_dir) as work:
         module = TimeFrequency.from_params(store.sample_rate, params).to(device)
@@ -59,7 +57,7 @@ def write_features(
                 work / f"{split}.npy", mode="w+", dtype=np.float16, shape=(len(clips), *shape)
             )
             starts = range(0, len(clips), batch_size)
-            for start in tqdm(
+            for start in progress_bar(
                 starts, desc=f"features {store.name} {split}", unit="batch", disable=not progress
             ):
                 with torch.no_grad():
@@ -75,7 +73,6 @@ def write_features(
             "written": written,
             "skipped": skipped,
             "gigabytes": round(total, 3),
-            "seconds": round(time.perf_counter() - started, 1),
         }
         write_json(work / INFO_FILE, info)
     return info

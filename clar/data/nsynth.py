@@ -28,11 +28,10 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from tqdm import tqdm
-
 from clar.data.download import check_options, fetch_and_extract, open_url
 from clar.data.item import Item
 from clar.errors import ClarError
+from clar.progress import progress_bar
 from clar.vocabulary import SPLITS
 
 _BASE = "http://download.magenta.tensorflow.org/datasets/nsynth"
@@ -264,7 +263,7 @@ def _take_notes(stream: _Exact, audio: Path, cap: int, desc: str, progress: bool
     seen = 0
     with (
         tarfile.open(fileobj=stream, mode="r|gz") as tar,  # type: ignore[call-overload]
-        tqdm(total=cap, unit="note", desc=desc, disable=not progress, leave=False) as bar,
+        progress_bar(total=cap, unit="note", desc=desc, disable=not progress, leave=False) as bar,
     ):
         for member in tar:
             name = PurePosixPath(member.name)

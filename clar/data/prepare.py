@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from clar.atomic import building
 from clar.config import DatasetParams, PrepareParams
@@ -25,6 +23,7 @@ from clar.data.store import (
     write_info,
 )
 from clar.errors import ClarError
+from clar.progress import progress_bar
 from clar.vocabulary import SPLITS
 
 _COPY_ROWS = 2048
@@ -46,7 +45,7 @@ def _decode_all(
     # soundfile and torch release the GIL, so threads overlap decoding with resampling.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         results = pool.map(one, range(len(items)))
-        bar = tqdm(results, total=len(items), desc=desc, unit="clip", disable=not progress)
+        bar = progress_bar(results, total=len(items), desc=desc, unit="clip", disable=not progress)
         return [r for r in bar if r is not None]
 
 
@@ -67,9 +66,9 @@ def prepare(
     """Obtain ``dataset`` under ``raw_dir`` and write its tensor store to ``out_dir``.
 
     Returns the store's info (also written as ``out_dir/info.json``). The folder appears only
-    when complete: it is built beside ``out_dir`` and renamed into place.
+    when complete: it is built beside ``out_dir`` and renamed into place. It holds no clock
+    reading, so the same inputs give the same bytes (and the same DVC hash).
     """
-    started = time.perf_counter()
     options = registry.resolve_options(dataset.name, dataset.kind, dataset.options)
     root = registry.obtain(dataset.kind, raw_dir, options, dataset.clip_seconds, progress=progress)
     items = registry.list_items(dataset.kind, root, options)
@@ -97,6 +96,11 @@ def prepare(
                 f"prepare.skip_bad_files: true to skip bad files (they are listed in "
                 f"the store's info.json)"
             )
+        if failures:
+            # Every one, not the first: a user must see what the store lacks.
+            for failure in failures:
+                print(f"skipped: {failure['error']}")
+            print(f"{dataset.name}: skipped {len(failures)} bad file(s) (prepare.skip_bad_files)")
         bad = {f["path"] for f in failures}
         classes = sorted({i.label for i in items})
         frame = pd.DataFrame(
@@ -167,7 +171,6 @@ def prepare(
             "skipped": failures,
             "root": str(root),
             "megabytes": round(sum(counts.values()) * samples * 2 / 2**20, 1),
-            "seconds": round(time.perf_counter() - started, 1),
         }
         write_info(work, info)
     return info

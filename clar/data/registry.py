@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from clar.data.item import Item
-from clar.errors import ClarError, invalid
+from clar.errors import ClarError, invalid, unknown_key
 from clar.layout import PARAMS
 
 KINDS = {
@@ -63,10 +63,9 @@ def resolve_options(name: str, kind: str, options: Mapping[str, Any]) -> dict[st
     defaults = option_defaults(kind)
     for key in options:
         if key not in defaults:
-            raise ClarError(
-                f"{PARAMS}: datasets.{name}.{key} is not an option of kind '{kind}'; "
-                f"allowed: {', '.join(['clip_seconds', *defaults])}"
-            )
+            allowed = ["clip_seconds", *defaults]
+            what = f"an option of kind '{kind}'"
+            raise unknown_key(PARAMS, f"datasets.{name}.{key}", allowed, what)
     for key, default in defaults.items():
         if default is ... and key not in options:
             raise ClarError(f"{PARAMS}: datasets.{name}.{key} is required for kind '{kind}'")

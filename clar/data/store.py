@@ -125,13 +125,6 @@ class Store:
             raise ClarError(f"split {split!r} is invalid; allowed: {', '.join(SPLITS)}")
         return np.load(self.folder / f"{split}.npy", mmap_mode="r")
 
-    def waveforms(self, split: str, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The clips of a split as float32 in [-1, 1] on ``device``: ``[N, samples]``.
-
-        The int16 array crosses to the device in one copy and is converted there.
-        """
-        return to_float(self.array(split), device)
-
     def rows(self, split: str) -> pd.DataFrame:
         return self.manifest[self.manifest["split"] == split].sort_values("index")
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from clar.atomic import write_atomic, write_json, write_text
+from clar.atomic import as_a_set, write_atomic, write_json, write_text
 from clar.config import Params
 from clar.report import (
     aggregate,
     claims,
     comparisons,
+    completeness,
     confusions,
     e1,
     e2,
@@ -29,6 +30,7 @@ from clar.report import (
     per_clip,
     provenance,
 )
+from clar.report.curves import write_curves
 from clar.report.figures import write_figure
 from clar.report.results import collect, select, selected, summary
 
@@ -39,7 +41,8 @@ def render(
     out_dir: Path,
     clips: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Write every table, figure and index.md into out_dir; return the written paths.
+    """Write every table, figure, the curves and index.md into out_dir; return the written
+    paths.
 
     ``clips`` is the per-clip table (:mod:`~clar.report.per_clip`); without it every
     comparison says it cannot be judged. Every file of :data:`files.RENDERED` is always
@@ -68,6 +71,7 @@ def render(
     }
     for stem, fig in figures.items():
         written += write_figure(fig, out_dir, stem)
+    written.append(write_curves(results, out_dir / files.CURVES))
     found = claims.judge(data, study, compared, races)
     page = index.page(data, run_info, found, tables)
     written.append(write_text(out_dir / files.INDEX, page))
@@ -78,26 +82,33 @@ def build(
     params: Params, runs_dir: Path, prepared_dir: Path, features_dir: Path, out_dir: Path
 ) -> list[Path]:
     """The report stage: the runs the params define, from ``runs_dir``, into ``out_dir`` as
-    :data:`files.ALL`; returns the written paths."""
+    :data:`files.ALL`; returns the written paths.
+
+    Refuses when evaluations the params call for are missing, unless
+    ``report.allow_incomplete`` (then run_info.json and index.md list them). The files are
+    written apart and moved in together: a killed stage leaves the previous report whole.
+    """
+    absent = completeness.check(params, runs_dir)
     rev = provenance.git_revision()
     table = select(collect(runs_dir, params.profile, rev), params)
     outcomes = per_clip.collect(runs_dir)
     outcomes = outcomes[selected(outcomes, params)].reset_index(drop=True)
-    info = provenance.run_info(
-        list(params.data.names),
-        prepared_dir,
-        features_dir,
-        runs_dir,
-        params.profile,
-        rev,
-        list(params.grid.seeds),
-    )
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = [
-        write_atomic(out_dir / files.RESULTS, lambda tmp: table.to_csv(tmp, index=False)),
-        write_atomic(out_dir / files.PER_CLIP, lambda tmp: outcomes.to_csv(tmp, index=False)),
-        write_json(out_dir / files.RUN_INFO, info),
-        write_json(out_dir / files.SUMMARY, summary(table)),
-    ]
-    return written + render(table, info, out_dir, outcomes)
+    data = list(params.data.names)
+    info = provenance.run_info(data, prepared_dir, params.profile, rev, list(params.grid.seeds))
+    # The switches where the pipeline may depart from the paper's protocol (README).
+    info["protocol"] = {
+        "identical_views": params.augment.identical_views,
+        "head_selection": params.evaluate.selection,
+    }
+    info["missing"] = absent
+    timings = provenance.timings(data, prepared_dir, features_dir, runs_dir)
+    with as_a_set(out_dir) as work:
+        written = [
+            write_atomic(work / files.RESULTS, lambda tmp: table.to_csv(tmp, index=False)),
+            write_atomic(work / files.PER_CLIP, lambda tmp: outcomes.to_csv(tmp, index=False)),
+            write_json(work / files.RUN_INFO, info),
+            write_json(work / files.SUMMARY, summary(table)),
+            write_json(work / files.TIMINGS, timings),
+            *render(table, info, work, outcomes),
+        ]
+    return [Path(out_dir) / path.name for path in written]

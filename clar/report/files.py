@@ -9,8 +9,10 @@ from __future__ import annotations
 # The data the rendered files are derived from, written by :func:`clar.report.build`.
 RESULTS = "results.csv"  # the long results table: one row per run, metric and epoch
 PER_CLIP = "per_clip.csv"  # which test clips each evaluation got right: what intervals resample
-RUN_INFO = "run_info.json"  # what ran, on what, and how long each stage group took
+RUN_INFO = "run_info.json"  # what ran, on what, and which evaluations it lacks
 SUMMARY = "summary.json"  # headline accuracies, for ``dvc exp show``
+# How long each stage group took: a clock reading, so in none of the cached outputs above.
+TIMINGS = "timings.json"
 
 E1_TABLE = "e1_augmentations.md"
 E2_TABLE = "e2_raw_vs_spectrogram.md"
@@ -35,16 +37,23 @@ def figure_file(stem: str, ext: str) -> str:
 
 
 FIGURE_FILES = tuple(figure_file(stem, ext) for stem in FIGURE_STEMS for ext in FIGURE_FORMATS)
+# A folder: the training curves as TSV files, what dvc.yaml's top-level plots draw
+# (clar.report.curves).
+CURVES = "curves"
 INDEX = "index.md"
 
 # What :func:`clar.report.render` writes, every time, whatever the profile ran: dvc.yaml
 # declares fixed outputs.
-RENDERED = (*TABLES, *FIGURE_FILES, INDEX)
-DATA = (RESULTS, PER_CLIP, RUN_INFO, SUMMARY)
+RENDERED = (*TABLES, *FIGURE_FILES, CURVES, INDEX)
+DATA = (RESULTS, PER_CLIP, RUN_INFO, SUMMARY, TIMINGS)
 ALL = (*DATA, *RENDERED)
 
 # How dvc.yaml declares them: the headline numbers as metrics (``dvc metrics``, ``dvc exp
 # show``), the PNGs as plots (``dvc plots`` shows images), everything else as plain outputs.
-METRICS = (SUMMARY,)
+METRICS = (SUMMARY, TIMINGS)
 PLOTS = tuple(figure_file(stem, PNG) for stem in FIGURE_STEMS)
 OUTS = tuple(name for name in ALL if name not in (*METRICS, *PLOTS))
+# Committed to git rather than cached (``cache: false``), so that on a fresh clone ``dvc metrics
+# diff`` compares an experiment against main: the headline metrics and the PNGs. The curves
+# folder stays cached: DVC's run-cache cannot restore a stage with an uncached folder output.
+COMMITTED = (*METRICS, *PLOTS)

@@ -31,17 +31,6 @@ SECTIONS = (
 )
 
 
-def duration(seconds: float) -> str:
-    """``3725`` -> ``1 h 02 min``; under a minute with a decimal, under an hour to the second."""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def _dataset_rows(data: Data, infos: dict) -> list[list[str]]:
     rows = []
     for name in ordered([*infos, *data.datasets], list(infos)):
@@ -70,6 +59,29 @@ def _dataset_rows(data: Data, infos: dict) -> list[list[str]]:
     return rows
 
 
+def protocol(run_info: dict) -> str:
+    """The protocol switches the runs used (README, "Differences from the paper"), as lines."""
+    switches = run_info.get("protocol", {})
+    text = ""
+    if switches:
+        text += (
+            f"- positive pairs with identical views: "
+            f"`{switches.get('identical_views', 'unknown')}` (`augment.identical_views`); "
+            f"evaluation head's epoch: `{switches.get('head_selection', 'unknown')}` "
+            "(`evaluate.selection`)\n"
+        )
+    for name, info in run_info.get("datasets", {}).items():
+        options = info.get("options", {})
+        if "version" in options:
+            text += f"- {name}: Speech Commands `{options['version']}`\n"
+        if "test_fold" in options:
+            text += (
+                f"- {name}: fold `{options['test_fold']}` held out for test, one round of the "
+                "5-fold cross-validation (`test_fold`; README: every round as DVC experiments)\n"
+            )
+    return text
+
+
 def _what_ran(data: Data, run_info: dict) -> str:
     seeds = run_info.get("seeds") or sorted({int(s) for s in data.df["seed"].dropna()})
     revs = ordered(data.df["git_rev"])
@@ -80,22 +92,25 @@ def _what_ran(data: Data, run_info: dict) -> str:
         text += " (result rows come from revisions " + ", ".join(f"`{r}`" for r in revs) + ")"
     text += f"\n- hardware: {run_info.get('hardware', 'unknown')}\n"
     text += f"- seeds: {', '.join(str(s) for s in seeds) or 'none'}\n"
+    text += protocol(run_info)
     text += f"- result rows: {len(data.df)}\n"
     infos = run_info.get("datasets", {})
     if data.datasets or infos:
         text += "\n### Data sets\n\n"
         header = ["data set", "data", "task", "classes", "clips train / valid / test"]
         text += md_table(header, _dataset_rows(data, infos))
-    stages = run_info.get("stage_seconds", {})
-    if stages:
-        text += "\n### Wall time per stage group\n\n"
-        rows = [[name, duration(float(s))] for name, s in stages.items()]
-        rows.append(["**total**", f"**{duration(sum(float(s) for s in stages.values()))}**"])
-        text += md_table(["stage", "wall time"], rows)
+    missing = run_info.get("missing", [])
+    if missing:
         text += (
-            "\nEach stage from the start of its process to its end, summed over the group; "
-            "DVC's own checks between stages (a few seconds each) come on top.\n"
+            f"\n### Incomplete: {len(missing)} evaluation file(s) missing\n\n"
+            "The parameters call for these evaluations and the run folders lack them "
+            "(`report.allow_incomplete: true`); the tables and claims below are drawn "
+            "without them.\n\n" + "".join(f"- `{path}`\n" for path in missing)
         )
+    text += (
+        f"\nWall time per stage group: [{files.TIMINGS}]({files.TIMINGS}) (`dvc metrics show`), "
+        "apart from this page so that the same runs always give the same report.\n"
+    )
     return text
 
 

@@ -1,5 +1,6 @@
-"""What the numbers were measured with: the code's revision, the machine, and how long each
-stage group took."""
+"""What the numbers were measured with: the code's revision and the machine (``run_info.json``),
+and how long each stage group took (``timings.json``, apart: a clock reading changes on every
+run, and no cached output may hold one)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 
 from clar.data.catalog import DATASETS
-from clar.layout import INFO_FILE, STAGE_FILE, STAGES
+from clar.layout import INFO_FILE, STAGES, timing
 
 
 def git_revision() -> str:
@@ -48,27 +49,30 @@ def hardware() -> str:
     return text
 
 
-def stage_seconds(folders: list[Path]) -> dict[str, float]:
-    """Wall time per stage group, summed over the ``stage.json`` files in ``folders`` (searched
-    recursively), in pipeline order; groups that took no time are left out."""
+def stage_seconds(outputs: list[Path]) -> dict[str, float]:
+    """Wall time per stage group, summed over the timing files of the stages that wrote
+    ``outputs`` (:func:`clar.layout.timing`; a folder of outputs, such as ``runs``, counts every
+    stage under it), in pipeline order; groups that took no time are left out."""
     totals = dict.fromkeys(STAGES, 0.0)
-    for folder in folders:
-        for path in sorted(folder.rglob(STAGE_FILE)):
+    for output in outputs:
+        file, folder = timing(output), timing(output).with_suffix("")
+        for path in [file] if file.is_file() else sorted(folder.rglob("*.json")):
             stage = json.loads(path.read_text())
             totals[stage["group"]] += stage["seconds"]
     return {group: round(seconds, 1) for group, seconds in totals.items() if seconds}
 
 
+def timings(data: list[str], prepared_dir: Path, features_dir: Path, runs_dir: Path) -> dict:
+    """``timings.json``: wall time per stage group and in all, from the stages' timing files."""
+    outputs = [prepared_dir / n for n in data] + [features_dir / n for n in data] + [runs_dir]
+    seconds = stage_seconds(outputs)
+    return {"stage_seconds": seconds, "total_seconds": round(sum(seconds.values()), 1)}
+
+
 def run_info(
-    data: list[str],
-    prepared_dir: Path,
-    features_dir: Path,
-    runs_dir: Path,
-    profile: str,
-    git_rev: str,
-    seeds: list[int],
+    data: list[str], prepared_dir: Path, profile: str, git_rev: str, seeds: list[int]
 ) -> dict:
-    """What ran, on what, and how long each stage group took (summed over its stages)."""
+    """What ran, and on what."""
     datasets = {}
     for name in data:
         info = json.loads((prepared_dir / name / INFO_FILE).read_text())
@@ -78,6 +82,7 @@ def run_info(
             "task": spec.task if spec else f"{info['kind']} data set",
             "classes": info["classes"],
             "clips": info["clips"],
+            "options": info.get("options", {}),
         }
     return {
         "profile": profile,
@@ -85,7 +90,4 @@ def run_info(
         "hardware": hardware(),
         "seeds": seeds,
         "datasets": datasets,
-        "stage_seconds": stage_seconds(
-            [prepared_dir / n for n in data] + [features_dir / n for n in data] + [runs_dir]
-        ),
     }

@@ -2,7 +2,8 @@
 
 One row per (experiment, data set, input, objective, label fraction, augmentations, seed, epoch,
 metric): see :data:`COLUMNS`. Evaluations (grid and augmentation-study runs) give metric rows;
-grid runs' training histories give convergence rows, one per epoch with a held-out accuracy.
+grid runs' training histories give convergence rows: the training loss of every epoch and the
+held-out accuracy of every probed one.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ MACRO_F1 = "macro_f1"
 CLASSIFIER_ACCURACY = "classifier_accuracy"
 CLASSIFIER_MACRO_F1 = "classifier_macro_f1"
 HELDOUT_ACCURACY = "heldout_accuracy"
+TRAINING_LOSS = "loss"
+# What a convergence row may hold: never a wall-clock column of history.tsv (seconds, clips per
+# second), so the table is the same wherever the runs trained.
+CURVE_METRICS = (TRAINING_LOSS, HELDOUT_ACCURACY)
 CONFUSION = "confusion/"
 # What the evaluation was fitted and scored on: the evaluation head's validation accuracy (what
 # model selection may look at, never the test split), the labelled clips a nominal fraction
@@ -117,22 +122,19 @@ def _sample_sizes(result: dict) -> dict[str, float]:
 
 
 def history_rows(run_dir: Path) -> list[dict]:
-    """Convergence rows (held-out accuracy per evaluated epoch) of one training run."""
+    """Convergence rows of one training run: each of :data:`CURVE_METRICS` at every epoch
+    that has it."""
     if not (run_dir / runs.HISTORY_FILE).exists():
         return []
     run = runs.read_run_info(run_dir)["run"]
     history = runs.read_history(run_dir)
-    if HELDOUT_ACCURACY not in history:
-        return []
     key = run_key(run, CONVERGENCE, run["fraction"])
     return [
-        {
-            **key,
-            "epoch": int(r.epoch),
-            "metric": HELDOUT_ACCURACY,
-            "value": float(r.heldout_accuracy),
-        }
-        for r in history.dropna(subset=[HELDOUT_ACCURACY]).itertuples()
+        {**key, "epoch": int(epoch), "metric": metric, "value": float(value)}
+        for metric in CURVE_METRICS
+        if metric in history
+        for epoch, value in zip(history["epoch"], history[metric], strict=True)
+        if pd.notna(value)
     ]
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import importlib
-import os
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,6 +22,7 @@ from types import ModuleType
 
 import numpy as np
 
+from clar.atomic import temporary
 from clar.data.embedded.dsp import SAMPLE_RATE, fit_length
 from clar.data.item import Item
 from clar.errors import ClarError
@@ -113,7 +113,8 @@ def generate(
     adding clips or classes does not change existing clips.
     """
     import soundfile as sf
-    from tqdm import tqdm
+
+    from clar.progress import progress_bar
 
     labels = classes(kind)
     counts = _check_counts(clips_per_class)
@@ -121,17 +122,14 @@ def generate(
         raise ClarError(f"clip_seconds must be > 0, got {clip_seconds!r}")
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-    for stale in (tmp, old):
-        if stale.exists():
-            shutil.rmtree(stale)
+    # What a killed run left is cleared by temporary(); old is named as its temporaries are.
+    tmp = temporary(out_dir, folder=True)
+    old = out_dir.with_name(f"{tmp.name}.old.tmp")
 
     jobs = [(s, c, i) for s, n in counts.items() for c in labels for i in range(n)]
     rows: list[tuple[str, str, str]] = []
     try:
-        tmp.mkdir()
-        for split, label, index in tqdm(
+        for split, label, index in progress_bar(
             jobs, desc=f"generate {kind}", unit="clip", disable=not progress
         ):
             audio = render_clip(kind, seed, split, label, index, clip_seconds)

@@ -1,0 +1,35 @@
+"""`make bench` on a CPU at the smallest sizes: each training step's parts add up to the step it
+timed, and the figures land in the file the planner reads."""
+
+import json
+
+import pytest
+
+from clar.bench import PARTS, main
+from clar.plan import throughput
+from clar.vocabulary import INPUTS, OBJECTIVES
+
+
+def test_bench_breaks_each_step_into_parts_that_add_up_and_writes_its_figures(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    tiny = ["--device", "cpu", "--width", "0.0625", "--batch", "4", "--seconds", "0.25"]
+    main([*tiny, "--steps", "2", "--repeats", "1", "--workers", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    figures = json.loads(out.read_text())
+    assert figures["device"] == "cpu" and figures["kind"] is None
+    steps = {(s["input"], s["objective"]): s for s in figures["steps"]}
+    assert list(steps) == [(i, o) for i in INPUTS for o in OBJECTIVES]
+    for step in steps.values():
+        parts = step["parts"]
+        assert set(parts) == set(PARTS) and parts["model"] > 0
+        # The parts are laps of the loop whose wall time, per step, is the step time.
+        assert sum(parts.values()) == pytest.approx(step["step_seconds"], rel=0.05)
+        assert step["clips_per_second"] == pytest.approx(4 / step["step_seconds"])
+        assert step["tflops"] > 0 and step["mfu"] is None  # no tensor-core peak on a CPU
+    # Only spectrogram input computes features.
+    for objective in OBJECTIVES:
+        raw, spectrogram = (steps[i, objective]["parts"]["features"] for i in INPUTS)
+        assert spectrogram > raw
+    assert "training step" in printed and "official path" in printed
+    # A CPU figure carries no MFU: the planner says so and keeps its assumption.
+    assert "the last bench ran on cpu" in throughput("h100", out).source

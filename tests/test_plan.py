@@ -1,0 +1,162 @@
+"""The planner counts what the pipeline really computes: its FLOPs per run are the encoder's
+FLOPs measured on a real forward/backward times the run's clip-views, and its clip-views are
+those the real grid cell puts through the encoder."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from test_train import tone_store
+from torch.utils.flop_counter import FlopCounterMode
+
+from clar.__main__ import main
+from clar.config import compose, parse_params
+from clar.errors import ClarError
+from clar.experiments import grid_cell
+from clar.features import TimeFrequency
+from clar.models import ResNet, build_encoder
+from clar.plan import ASSUMED_MFU, PEAK_TFLOPS, device_kind, plan, plan_runs, throughput
+from clar.vocabulary import OBJECTIVES
+
+ROOT = Path(__file__).resolve().parents[1]
+# The smallest networks and a coarse spectrogram: seconds per test on a small CPU.
+SMALL = ["profile=tiny", "train.width=0.0625", "features.n_bins=32", "features.hop_ms=32"]
+
+
+def tiny_params(*overrides: str):
+    return parse_params(compose(ROOT / "conf", [*SMALL, *overrides]))
+
+
+def measured_flops(input: str, samples: int, params, backward: bool) -> float:
+    """FLOPs per clip of the encoder on two real clips, counted by FlopCounterMode: forward
+    only, or forward and backward as training runs it (the input needs no gradient)."""
+    torch.manual_seed(0)
+    encoder = build_encoder(input, params.train.width)
+    clips = 0.1 * torch.randn(2, samples)
+    if input == "spectrogram":
+        clips = TimeFrequency.from_params(params.prepare.sample_rate, params.features)(clips)
+    with FlopCounterMode(display=False) as counter:
+        if backward:
+            encoder(clips).square().sum().backward()
+        else:
+            with torch.no_grad():
+                encoder(clips)
+    return counter.get_total_flops() / len(clips)
+
+
+@pytest.mark.parametrize("input_", ["spectrogram", "raw"])
+def test_a_runs_flops_are_the_encoders_measured_flops_times_its_clip_views(input_):
+    params = tiny_params()
+    run = next(r for r in plan_runs(params) if r.stage == f"train@music-{input_}-hybrid")
+    samples = round(params.dataset("music").clip_seconds * params.prepare.sample_rate)
+    forward = measured_flops(input_, samples, params, backward=False)
+    trained = measured_flops(input_, samples, params, backward=True)
+    assert run.flops_per_view == forward
+    assert run.training_views > 0 and run.probe_clips > 0 and run.evaluation_clips > 0
+    expected = trained * run.training_views + forward * (run.probe_clips + run.evaluation_clips)
+    # The plan trains a view at 3x its forward pass; the real backward skips the gradient of the
+    # encoder's input, so it is a little cheaper: by the stem's share of the forward pass, about
+    # 2 % at full width and up to a third at this tiny width (where the stem dominates).
+    assert expected <= run.flops <= 1.35 * expected
+    assert run.forward_flops == forward * run.clip_views
+
+
+@pytest.mark.parametrize("objective", ["supervised", "hybrid", "contrastive"])
+def test_clip_views_are_those_the_real_grid_cell_puts_through_the_encoder(
+    tmp_path, monkeypatch, objective
+):
+    monkeypatch.chdir(tmp_path)
+    tone_store(tmp_path / "data" / "prepared" / "tones")
+    raw = compose(ROOT / "conf", [*SMALL, "train.device=cpu"])
+    raw["datasets"]["tones"] = {"kind": "folder", "root": "unused", "clip_seconds": 0.5}
+    raw["data"]["names"], raw["augmentation_study"]["datasets"] = ["tones"], []
+    # 10 % of 36 clips (2 per class, 6) is a smaller pool than a batch: a supervised epoch
+    # cycles it in batches of 6.
+    raw["grid"]["fractions"]["spectrogram"] = [10, 100]
+    params = parse_params(raw)
+    group = "pretrain" if objective == "contrastive" else "train"
+    runs = [r for r in plan_runs(params) if r.stage == f"{group}@tones-spectrogram-{objective}"]
+
+    seen = {True: 0, False: 0}  # clips through the encoder in training / in eval mode
+
+    def count(module, args, output):
+        if isinstance(module, ResNet):
+            seen[module.training] += len(args[0])
+
+    hook = torch.nn.modules.module.register_module_forward_hook(count)
+    try:
+        grid_cell(params, "tones", "spectrogram", objective)
+    finally:
+        hook.remove()
+    assert seen[True] == sum(r.training_views for r in runs)
+    assert seen[False] == sum(r.probe_clips + r.evaluation_clips for r in runs)
+
+
+def test_overrides_change_the_plan_and_bad_ones_stop_with_one_line(capsys):
+    short, long = (
+        sum(r.training_views for r in plan_runs(tiny_params(*o))) for o in ([], ["train.epochs=4"])
+    )
+    assert long == 2 * short  # tiny trains 2 epochs
+    main(["plan", "profile=tiny", "--device", "h200", "--gpus", "2"])
+    out = capsys.readouterr().out
+    assert "train@speech-raw-supervised" in out and "H200-hours" in out
+    assert "wall time on 2 GPU(s)" in out
+    for argv, says in (
+        (["plan", "train.epoch=3"], "did you mean 'epochs'"),
+        (["plan", "train.epochs=-1"], "train.epochs"),
+        (["plan", "--device", "tpu"], "--device"),
+        (["plan", "--gpus", "0"], "--gpus"),
+    ):
+        with pytest.raises(ClarError, match=says) as error:
+            main(argv)
+        assert "\n" not in str(error.value)
+
+
+def test_time_comes_from_the_bench_figure_when_a_gpu_bench_left_one(tmp_path):
+    params = tiny_params()
+    assumed = throughput("h100", tmp_path / "none.json")
+    assert assumed.measured_mfu == {} and f"assumed MFU {ASSUMED_MFU:.0%}" in assumed.source
+    bench = tmp_path / "bench.json"
+    steps = [
+        {"input": i, "objective": o, "mfu": 0.15}
+        for i in ("raw", "spectrogram")
+        for o in ("supervised", "contrastive", "hybrid")
+    ]
+    bench.write_text(
+        json.dumps(
+            {
+                "device": "NVIDIA H200",
+                "date": "2026-11-30",
+                "width": 1.0,
+                "batch": 128,
+                "clip_seconds": 1.0,
+                "steps": steps,
+            }
+        )
+    )
+    measured = throughput("h100", bench)
+    runs = plan_runs(params)
+    # Half the assumed MFU: twice the time, run by run.
+    for run in runs:
+        assert measured.seconds(run) == pytest.approx(2 * assumed.seconds(run))
+    assert "make bench on NVIDIA H200" in plan(params, "h100", 1, bench)
+    assert measured.seconds(runs[0]) == pytest.approx(
+        runs[0].flops / (PEAK_TFLOPS["h100"] * 1e12 * 0.15)
+    )
+    assert device_kind("NVIDIA H100 80GB HBM3") == "h100"
+    assert device_kind("NVIDIA H100 PCIe") == "h100-pcie"
+
+
+def test_paper_lite_runs_every_paper_data_set_and_claim_in_eight_h100_hours(tmp_path):
+    params = parse_params(compose(ROOT / "conf", ["profile=paper-lite"]))
+    paper = parse_params(compose(ROOT / "conf", ["data=paper"]))
+    assert set(params.data.names) == set(paper.data.names)
+    assert set(params.grid.inputs) == {"raw", "spectrogram"}
+    assert set(params.loss.fraction_trained + params.loss.label_free) == set(OBJECTIVES)
+    fractions = {f for input in params.grid.inputs for f in params.grid.fractions_for(input)}
+    assert len(fractions) >= 2 and min(fractions) <= 10 and len(params.grid.seeds) >= 3
+    assert params.augmentation_study.datasets and params.augmentation_study.combos
+    speed = throughput("h100", tmp_path / "no-bench.json")  # the assumed MFU
+    hours = sum(speed.seconds(run) for run in plan_runs(params)) / 3600
+    assert 4 < hours <= 8
