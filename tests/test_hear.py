@@ -9,12 +9,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+import test_train
 import torch
 import torchaudio.functional as AF
 
 from clar import runs
 from clar.__main__ import main as clar_main
-from clar.config import FeatureParams, TrainParams
 from clar.data.audio import decode
 from clar.errors import ClarError
 from clar.hear import (
@@ -33,27 +33,18 @@ RATE = 16000
 WIDTH = 0.125
 CLASSES = ["low", "mid", "high"]
 FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
-FEATURES = FeatureParams(
-    window_ms=128.0,
-    hop_ms=16.0,
-    n_bins=64,
-    f_min=40.0,
-    f_max=8000.0,
-    channels=("log_stft", "phase", "log_mel"),
-    max_gb=1.0,
-)
-TRAIN = TrainParams(
-    width=WIDTH,
-    epochs=1,
-    batch_size=4,
-    lr=1e-3,
-    weight_decay=0.0,
-    lars=False,
-    warmup_epochs=0,
-    temperature=0.5,
-    checkpoint_every=1,
-    eval_every=1,
-    device="cpu",
+# The training tests' small network and features, changed where these tests need it: a
+# coarser hop, one short epoch of small batches.
+FEATURES = test_train.FEATURES.model_copy(update={"hop_ms": 16.0})
+TRAIN = test_train.TRAIN.model_copy(
+    update={
+        "width": WIDTH,
+        "epochs": 1,
+        "batch_size": 4,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "eval_every": 1,
+    }
 )
 
 
