@@ -32,7 +32,7 @@ params: setup
 	python -m clar params
 
 bench: setup
-	python -m clar.bench
+	python -m clar.bench $(ARGS)
 
 clean:
 	rm -rf data runs reports/*.png reports/*.svg

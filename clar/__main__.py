@@ -77,6 +77,7 @@ def main(argv: list[str]) -> None:
     c.add_argument("overrides", nargs="*", help="as for params, e.g. profile=paper data=paper")
     c.add_argument("--device", default="h100", help="GPU to time it on: h100, h200, a100, ...")
     c.add_argument("--gpus", type=int, default=1, help="GPUs for the wall time (default 1)")
+    c.add_argument("--hours", type=float, help="a deadline: what finishing within it asks")
     args = parser.parse_args(argv)
     if args.command == "data":
         list_datasets()
@@ -90,7 +91,7 @@ def main(argv: list[str]) -> None:
         from clar import plan  # loads torch, as export does
 
         params = parse_params(compose("conf", args.overrides), Path("conf"))
-        print(plan.plan(params, args.device, args.gpus))
+        print(plan.plan(params, args.device, args.gpus, hours=args.hours))
     else:
         write_params(args.overrides)
 

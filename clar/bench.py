@@ -19,7 +19,9 @@ itself never waits for the device) and with the wall clock on a CPU; the step ti
 time of the whole loop, synchronised once at each end. The figures go to
 :data:`clar.plan.BENCH_FILE`, where ``python -m clar plan`` reads the MFU.
 
-``python -m clar.bench [--device cuda] [--width 1.0] [--batch 128] [--steps 20] [--workers 16]``
+``python -m clar.bench [--device cuda] [--width 1.0] [--batch 128] [--steps 20] [--workers 16]
+[--compile]``; ``--compile`` times every step a second time through ``torch.compile``, as
+``train.compile: true`` trains, beside the eager step.
 """
 
 from __future__ import annotations
@@ -126,8 +128,10 @@ def training_step(
     samples: int,
     steps: int,
     device: torch.device,
+    compiled: bool = False,
 ) -> dict:
-    """Time ``steps`` training steps of one input and objective, section by section.
+    """Time ``steps`` training steps of one input and objective, section by section; the model
+    through ``torch.compile`` when ``compiled`` (as ``train.compile`` trains it).
 
     Returns the step's wall time, its parts (seconds per step, :data:`PARTS`), clips per second
     and the achieved TFLOP/s.
@@ -140,10 +144,12 @@ def training_step(
         TimeFrequency.from_params(RATE, FEATURES).to(device) if input == SPECTROGRAM else None
     )
     optimizer = build_optimizer(model, 1e-3, 1e-6, lars=True)
+    network = torch.compile(model, dynamic=False) if compiled else model
     split = torch.randint(-8000, 8000, (4 * batch, samples), generator=generator, device=device)
     split = split.to(torch.int16)
     labels = torch.randint(0, 10, (len(split),), generator=generator, device=device)
-    # Warm-up steps: cuDNN / oneDNN pick and build their kernels on a shape's first call.
+    # Warm-up steps: cuDNN / oneDNN pick and build their kernels on a shape's first call, and
+    # torch.compile compiles the network.
     warmup = 3 if device.type == "cuda" else 1
     order = torch.randint(
         0, len(split), (warmup + steps, batch), generator=generator, device=device
@@ -160,7 +166,7 @@ def training_step(
             views = features(views)
         laps.lap("features")
         with autocast:
-            loss = batch_loss(model, objective, clips, labels[index], lambda *_: views, 0.5)
+            loss = batch_loss(network, objective, clips, labels[index], lambda *_: views, 0.5)
         optimizer.zero_grad(set_to_none=True)
         loss["loss"].backward()
         optimizer.step()
@@ -184,6 +190,7 @@ def training_step(
     return {
         "input": input,
         "objective": objective,
+        "compiled": compiled,
         "step_seconds": seconds,
         "parts": parts,
         "clips_per_second": batch / seconds,
@@ -241,15 +248,22 @@ def official_path(clips: torch.Tensor, workers: int, device: torch.device) -> di
 def step_table(rows: list[dict]) -> pd.DataFrame:
     """The training steps as a table: milliseconds per step, each part's share, throughput."""
     base = rows[0]["clips_per_second"]
+    eager = {(r["input"], r["objective"]): r["clips_per_second"] for r in rows if not r["compiled"]}
     return pd.DataFrame(
         {
             "input": row["input"],
             "objective": row["objective"],
+            "compiled": "yes" if row["compiled"] else "no",
             "step ms": f"{row['step_seconds'] * 1e3:.1f}",
             **{part: f"{row['parts'][part] / row['step_seconds']:.0%}" for part in PARTS},
             "other": f"{1 - sum(row['parts'].values()) / row['step_seconds']:.0%}",
             "clips/s": f"{row['clips_per_second']:.1f}",
             "vs raw sup.": f"{row['clips_per_second'] / base:.2f}x",
+            "vs eager": (
+                f"{row['clips_per_second'] / eager[row['input'], row['objective']]:.2f}x"
+                if row["compiled"]
+                else "-"
+            ),
             "TFLOP/s": f"{row['tflops']:.3g}",
             "MFU": f"{row['mfu']:.1%}" if row["mfu"] is not None else "-",
         }
@@ -267,6 +281,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=BENCH_FILE)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="time every step also through torch.compile (train.compile), beside the eager one",
+    )
     args = parser.parse_args(argv)
     device = pick_device(args.device)
     # As clar.train sets them: the bench times the kernels training gets.
@@ -304,9 +323,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"features: {rate:.0f} clips/s")
 
     rows = [
-        training_step(input, objective, width, batch, samples, steps, device)
+        training_step(input, objective, width, batch, samples, steps, device, compiled)
         for input in INPUTS
         for objective in OBJECTIVES
+        for compiled in ((False, True) if args.compile else (False,))
     ]
     for row in rows:
         row["mfu"] = row["tflops"] / peak if peak else None

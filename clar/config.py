@@ -138,6 +138,9 @@ class TrainParams(Section):
     device_clips_gb: float = Field(16.0, ge=0)
     """The most device memory a split's int16 clips may take; a bigger split streams its batches
     from the host (clar.data.clips)."""
+    compile: bool = False
+    """Train through ``torch.compile``: each run's first steps compile its network (about a
+    minute), later steps are faster on a GPU (README "Benchmark" measures by how much)."""
 
     def for_dataset(self, name: str) -> TrainParams:
         """These parameters with the data set's own epochs / batch size, where it has them."""

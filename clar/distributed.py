@@ -25,6 +25,7 @@ from datetime import timedelta
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.distributed._functional_collectives as funcol
 import torch.distributed.nn.functional as distributed_functional
 from torch import Tensor, nn
 from torch.distributed import run as torchrun
@@ -169,12 +170,18 @@ def gather_objects(obj: object) -> list:
     return out
 
 
-class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
-    """Batch norm synchronised over the ranks for CPU tensors, which :class:`torch.nn.SyncBatchNorm`
-    refuses (its kernels are for GPUs, and DDP rejects it on a CPU model): in training, the batch
-    statistics over every rank's input, pooled with all-reduces that keep gradients, as one
-    process computes them over the global batch. Evaluation uses the running statistics, as any
-    batch norm. Any input ``[B, C, ...]``."""
+class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm synchronised over the ranks with two all-reduces that keep gradients: in
+    training, the batch statistics over every rank's input, as one process computes them over
+    the global batch. Evaluation uses the running statistics, as any batch norm. Any input
+    ``[B, C, ...]``, on any device.
+
+    Used where :class:`torch.nn.SyncBatchNorm` cannot be: on a CPU (its kernels are for GPUs)
+    and under ``torch.compile`` (pytorch/pytorch#107372). The all-reduces are
+    ``torch.distributed._functional_collectives``, which the compiler traces with their
+    gradients; ``torch.distributed.nn``'s all-reduce computes the right gradient eagerly but a
+    wrong one compiled (``tests/test_distributed.py``).
+    """
 
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim < 2:
@@ -186,10 +193,10 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         dims = [0, *range(2, input.ndim)]
         shape = [1, -1] + [1] * (input.ndim - 2)
         count = input.numel() // input.shape[1] * world()
-        batch_mean = distributed_functional.all_reduce(input.sum(dims)) / count
+        batch_mean = funcol.all_reduce(input.sum(dims), "sum", dist.group.WORLD) / count
         centred = input - batch_mean.view(shape)
         # Two passes (mean, then squared deviations): as exact as a one-process batch norm.
-        var = distributed_functional.all_reduce(centred.square().sum(dims)) / count
+        var = funcol.all_reduce(centred.square().sum(dims), "sum", dist.group.WORLD) / count
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
@@ -204,10 +211,12 @@ class CpuSyncBatchNorm(nn.modules.batchnorm._BatchNorm):
         return out
 
 
-def wrap(model: nn.Module, device: torch.device) -> nn.Module:
+def wrap(model: nn.Module, device: torch.device, compiled: bool = False) -> nn.Module:
     """``model`` for training in the job: its batch norms synchronised over the ranks (in
     place, on the same parameters) and the whole in DDP, which averages gradients over the
     ranks. In one process: ``model`` itself. Save, load and evaluate ``model``, not the wrapper.
+    ``compiled``: the wrapper goes through ``torch.compile``, so the batch norms are
+    :class:`AllReduceBatchNorm` on a GPU too.
     """
     if not dist.is_initialized():
         return model
@@ -216,11 +225,11 @@ def wrap(model: nn.Module, device: torch.device) -> nn.Module:
     model.to(memory_format=torch.channels_last)
     # Synchronised batch norm keeps the running statistics equal on every rank: no need for
     # DDP to broadcast rank 0's buffers before every forward.
-    if device.type == "cuda":
+    if device.type == "cuda" and not compiled:
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        ids = [torch.cuda.current_device()]
-        return nn.parallel.DistributedDataParallel(model, ids, broadcast_buffers=False)
-    for module in model.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm):
-            module.__class__ = CpuSyncBatchNorm  # the same parameters and buffers, synchronised
-    return nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+    else:
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.__class__ = AllReduceBatchNorm  # the same parameters and buffers
+    ids = [torch.cuda.current_device()] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, ids, broadcast_buffers=False)

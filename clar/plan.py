@@ -284,10 +284,11 @@ class Throughput:
         return run.flops / (self.peak_tflops * 1e12 * mfu)
 
 
-def throughput(device: str, bench_file: Path = BENCH_FILE) -> Throughput:
+def throughput(device: str, bench_file: Path = BENCH_FILE, compiled: bool = False) -> Throughput:
     """The device's peak, with the MFU of the last ``make bench`` on a GPU where there is one.
 
-    A bench figure from another GPU is applied as an MFU to this device's peak.
+    A bench figure from another GPU is applied as an MFU to this device's peak. ``compiled``
+    (``train.compile``) picks the bench's steps through ``torch.compile`` (``--compile``).
     """
     if device not in PEAK_TFLOPS:
         raise invalid("python -m clar plan", "--device", device, ", ".join(PEAK_TFLOPS))
@@ -300,13 +301,19 @@ def throughput(device: str, bench_file: Path = BENCH_FILE) -> Throughput:
         return Throughput(device, peak, {}, assumed)
     bench = json.loads(bench_file.read_text())
     measured = {
-        (row["input"], row["objective"]): row["mfu"] for row in bench["steps"] if row.get("mfu")
+        (row["input"], row["objective"]): row["mfu"]
+        for row in bench["steps"]
+        if row.get("mfu") and row.get("compiled", False) == compiled
     }
+    how = "compiled" if compiled else "eager"
     if not measured:
-        return Throughput(device, peak, {}, f"{assumed} (the last bench ran on {bench['device']})")
+        return Throughput(
+            device, peak, {}, f"{assumed} (the last bench: {bench['device']}, no {how} GPU steps)"
+        )
     shown = ", ".join(f"{i} {o} {m:.0%}" for (i, o), m in sorted(measured.items()))
     source = (
-        f"MFU from make bench on {bench['device']} ({bench['date']}, width {bench['width']:g}, "
+        f"MFU of {how} steps from make bench on {bench['device']} ({bench['date']}, width "
+        f"{bench['width']:g}, "
         f"batch {bench['batch']}, {bench['clip_seconds']:g} s clips): {shown}; x {peak:g} "
         f"TFLOP/s bf16 peak"
     )
@@ -358,8 +365,24 @@ def stage_table(runs: list[RunPlan], speed: Throughput) -> pd.DataFrame:
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("stage")
 
 
-def render(table: pd.DataFrame, speed: Throughput, gpus: int) -> str:
-    """The stage table and its totals as aligned text."""
+def deadline_line(gpu_hours: float, wall: float, gpus: int, hours: float, speed: Throughput) -> str:
+    """What finishing in ``hours`` on ``gpus`` GPUs asks of the throughput, both ways of placing
+    the work: time scales as 1 / MFU, so the factor is the wall time over the deadline."""
+    even = gpu_hours / gpus / hours
+    mfu = (
+        f"; at the assumed {ASSUMED_MFU:.0%}, an MFU of {ASSUMED_MFU * even:.0%}"
+        if not speed.measured_mfu
+        else ""
+    )
+    verdict = "fits" if even <= 1 else f"needs {even:.2f}x this throughput{mfu}"
+    return (
+        f"deadline {duration(hours)} on {gpus} GPU(s): split perfectly {verdict}; with one "
+        f"stage per GPU {wall / hours:.2f}x the deadline"
+    )
+
+
+def render(table: pd.DataFrame, speed: Throughput, gpus: int, hours: float | None = None) -> str:
+    """The stage table and its totals as aligned text; with ``hours``, what that deadline asks."""
     total = table.sum()
     name, scale = next(((n, s) for n, s in UNITS if total["total FLOP"] >= s), UNITS[-1])
     shown = table.copy()
@@ -383,6 +406,7 @@ def render(table: pd.DataFrame, speed: Throughput, gpus: int) -> str:
             f"total: {total['GPU-hours']:,.2f} {device}-hours; wall time on {gpus} GPU(s): "
             f"{duration(wall)} with one stage per GPU, {duration(total['GPU-hours'] / gpus)} "
             f"split perfectly",
+            *([deadline_line(total["GPU-hours"], wall, gpus, hours, speed)] if hours else []),
             f"throughput: {speed.source}",
             "counted: the encoder's forward FLOPs per clip, measured (FlopCounterMode, meta "
             f"device); training a view costs {BACKWARD_FACTOR}x its forward, a probe or "
@@ -393,12 +417,21 @@ def render(table: pd.DataFrame, speed: Throughput, gpus: int) -> str:
     )
 
 
-def plan(params: Params, device: str = "h100", gpus: int = 1, bench_file: Path = BENCH_FILE) -> str:
-    """The cost of the pipeline ``params`` describes, as printable text."""
+def plan(
+    params: Params,
+    device: str = "h100",
+    gpus: int = 1,
+    bench_file: Path = BENCH_FILE,
+    hours: float | None = None,
+) -> str:
+    """The cost of the pipeline ``params`` describes, as printable text; ``hours``: a deadline
+    to hold the wall time against."""
     if gpus < 1:
         raise invalid("python -m clar plan", "--gpus", gpus, "a whole number >= 1")
-    speed = throughput(device, bench_file)
+    if hours is not None and not hours > 0:
+        raise invalid("python -m clar plan", "--hours", hours, "a number of hours > 0")
+    speed = throughput(device, bench_file, params.train.compile)
     runs = plan_runs(params)
     if not runs:
         raise ClarError(f"{params.source}: no training stage to plan (loss selects no objective)")
-    return render(stage_table(runs, speed), speed, gpus)
+    return render(stage_table(runs, speed), speed, gpus, hours)

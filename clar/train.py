@@ -147,8 +147,15 @@ def train(
     ).to(device)
     optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
     schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
-    # What the loop trains: the model itself, or when data-parallel its DDP wrapper.
-    net = distributed.wrap(model, device)
+    # What the loop trains: the model itself, or when data-parallel its DDP wrapper; compiled
+    # on request. Checkpoints, the probe and the saved weights use ``model``, whose parameters
+    # the compiled module shares (its own state dict would prefix every key).
+    net = distributed.wrap(model, device, params.compile)
+    if params.compile:
+        # One graph per batch shape: a process that trains runs of other shapes (a stage's
+        # runs, the bench) would otherwise switch to dynamic shapes, which inductor failed to
+        # compile for these networks (torch 2.11, "cannot determine truth value of Relational").
+        net = torch.compile(net, dynamic=False)
 
     def views(x: Tensor, count: int) -> Tensor:
         return augment(x, run.augmentations, generator, augment_params, count)

@@ -32,4 +32,24 @@ def test_bench_breaks_each_step_into_parts_that_add_up_and_writes_its_figures(tm
         assert spectrogram > raw
     assert "training step" in printed and "official path" in printed
     # A CPU figure carries no MFU: the planner says so and keeps its assumption.
-    assert "the last bench ran on cpu" in throughput("h100", out).source
+    assert "the last bench: cpu" in throughput("h100", out).source
+
+
+def test_a_compiled_step_is_timed_beside_the_eager_one():
+    # --compile: the same step through torch.compile, and its speed against the eager step.
+    import torch
+    from torch._dynamo.utils import counters
+
+    from clar.bench import step_table, training_step
+
+    counters.clear()
+    cpu = torch.device("cpu")
+    rows = [
+        training_step("raw", "supervised", 0.0625, 4, 4000, 2, cpu, compiled)
+        for compiled in (False, True)
+    ]
+    assert counters["stats"]["unique_graphs"] > 0
+    table = step_table([{**row, "mfu": None} for row in rows])
+    assert list(table["compiled"]) == ["no", "yes"] and table["vs eager"][0] == "-"
+    ratio = rows[1]["clips_per_second"] / rows[0]["clips_per_second"]
+    assert table["vs eager"][1] == f"{ratio:.2f}x"

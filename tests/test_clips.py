@@ -12,6 +12,13 @@ from clar.data.store import SCALE
 
 WORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech_commands_subset"
 CPU = torch.device("cpu")
+# On a GPU the streamed split takes another path (pinned buffers, a copy stream): test both.
+DEVICES = [
+    "cpu",
+    pytest.param(
+        "cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+    ),
+]
 
 
 @pytest.fixture
@@ -28,24 +35,29 @@ def recorded(tmp_path: Path) -> np.ndarray:
     return np.load(tmp_path / "train.npy", mmap_mode="r")
 
 
-def test_streamed_batches_equal_resident_ones(recorded: np.ndarray) -> None:
-    resident = Clips(recorded, CPU, budget_bytes=recorded.nbytes)
-    streamed = Clips(recorded, CPU, budget_bytes=recorded.nbytes - 1)
+@pytest.mark.parametrize("device", DEVICES)
+def test_streamed_batches_equal_resident_ones(recorded: np.ndarray, device: str) -> None:
+    resident = Clips(recorded, torch.device(device), budget_bytes=recorded.nbytes)
+    streamed = Clips(recorded, torch.device(device), budget_bytes=recorded.nbytes - 1)
     assert resident.resident and not streamed.resident
     generator = torch.Generator().manual_seed(0)
     index = torch.randint(len(recorded), (5, 4), generator=generator)  # repeats and any order
     for a, b, row in zip(resident.batches(index), streamed.batches(index), index, strict=True):
         expected = torch.from_numpy(recorded[row.numpy()].astype(np.float32)) / SCALE
-        torch.testing.assert_close(a, expected, rtol=0, atol=0)
-        torch.testing.assert_close(b, expected, rtol=0, atol=0)
+        torch.testing.assert_close(a.cpu(), expected, rtol=0, atol=0)
+        torch.testing.assert_close(b.cpu(), expected, rtol=0, atol=0)
         assert a.dtype == b.dtype == torch.float32 and a.abs().max() > 0
+        assert a.device.type == b.device.type == device
 
 
-def test_chunks_cover_every_clip_in_order(recorded: np.ndarray) -> None:
-    streamed = Clips(recorded, CPU, budget_bytes=0)
+@pytest.mark.parametrize("device", DEVICES)
+def test_chunks_cover_every_clip_in_order(recorded: np.ndarray, device: str) -> None:
+    # The evaluation's path: chunks of a split over budget, the last one shorter.
+    streamed = Clips(recorded, torch.device(device), budget_bytes=0)
     chunks = list(streamed.chunks(3))
+    assert len(recorded) % 3 and len(chunks[-1]) == len(recorded) % 3
     assert [len(c) for c in chunks[:-1]] == [3] * (len(chunks) - 1)
-    whole = torch.cat(chunks)
+    whole = torch.cat(chunks).cpu()
     torch.testing.assert_close(whole * SCALE, torch.from_numpy(recorded.astype(np.float32)))
 
 

@@ -1,10 +1,11 @@
 """Data-parallel training (clar.distributed), on the CPU with gloo: two processes train as one
-process does over the same global batch, the gathered NT-Xent has one process's gradient, a
-killed two-process run resumes to the numbers of an uninterrupted one, and no batch straddles
-two shuffles."""
+process does over the same global batch, the gathered NT-Xent has one process's gradient (eager
+and compiled), a killed two-process run resumes to the numbers of an uninterrupted one, and no
+batch straddles two shuffles."""
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -132,18 +133,22 @@ def _gathered_loss_worker(rank: int, world: int, init: str) -> None:
         loss = nt_xent(z1, z2) if negatives == "global" else sum(halves) / world
         loss.backward()
         expected[negatives] = (loss.item(), [p.grad.clone() for p in layer.parameters()])
-    # ... and each rank over its share, through synchronised batch norm and DDP.
-    net = distributed.wrap(layer, torch.device("cpu"))
+    # ... and each rank over its share, through synchronised batch norm and DDP, eager and
+    # through torch.compile (train.compile).
     share = views[:, rank * 4 : (rank + 1) * 4]
-    for negatives, (loss_value, grads) in expected.items():
-        net.zero_grad()
-        z1, z2 = net(share.flatten(0, 1)).chunk(2)
-        pair = distributed.gather if negatives == "global" else (lambda z: z)
-        loss = nt_xent(pair(z1), pair(z2))
-        loss.backward()
-        assert distributed.mean(loss).item() == pytest.approx(loss_value, abs=1e-6)
-        for p, g in zip(layer.parameters(), grads, strict=True):
-            torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=1e-5)
+    for compiled in (False, True):
+        model = copy.deepcopy(layer)
+        net = distributed.wrap(model, torch.device("cpu"), compiled)
+        net = torch.compile(net) if compiled else net
+        for negatives, (loss_value, grads) in expected.items():
+            net.zero_grad()
+            z1, z2 = net(share.flatten(0, 1)).chunk(2)
+            pair = distributed.gather if negatives == "global" else (lambda z: z)
+            loss = nt_xent(pair(z1), pair(z2))
+            loss.backward()
+            assert distributed.mean(loss).item() == pytest.approx(loss_value, abs=1e-6)
+            for p, g in zip(model.parameters(), grads, strict=True):
+                torch.testing.assert_close(p.grad, g, atol=1e-6, rtol=1e-5)
     dist.destroy_process_group()
 
 

@@ -107,6 +107,7 @@ def test_overrides_change_the_plan_and_bad_ones_stop_with_one_line(capsys):
         (["plan", "train.epochs=-1"], "train.epochs"),
         (["plan", "--device", "tpu"], "--device"),
         (["plan", "--gpus", "0"], "--gpus"),
+        (["plan", "--hours", "0"], "--hours"),
     ):
         with pytest.raises(ClarError, match=says) as error:
             main(argv)
@@ -118,10 +119,12 @@ def test_time_comes_from_the_bench_figure_when_a_gpu_bench_left_one(tmp_path):
     assumed = throughput("h100", tmp_path / "none.json")
     assert assumed.measured_mfu == {} and f"assumed MFU {ASSUMED_MFU:.0%}" in assumed.source
     bench = tmp_path / "bench.json"
+    # Eager steps at half the assumed MFU, compiled ones (make bench --compile) at twice it.
     steps = [
-        {"input": i, "objective": o, "mfu": 0.15}
+        {"input": i, "objective": o, "compiled": compiled, "mfu": 0.6 if compiled else 0.15}
         for i in ("raw", "spectrogram")
         for o in ("supervised", "contrastive", "hybrid")
+        for compiled in (False, True)
     ]
     bench.write_text(
         json.dumps(
@@ -140,12 +143,31 @@ def test_time_comes_from_the_bench_figure_when_a_gpu_bench_left_one(tmp_path):
     # Half the assumed MFU: twice the time, run by run.
     for run in runs:
         assert measured.seconds(run) == pytest.approx(2 * assumed.seconds(run))
-    assert "make bench on NVIDIA H200" in plan(params, "h100", 1, bench)
+    assert "eager steps from make bench on NVIDIA H200" in plan(params, "h100", 1, bench)
+    # train.compile plans with the compiled steps' MFU.
+    compiled = throughput("h100", bench, compiled=True)
+    for run in runs:
+        assert compiled.seconds(run) == pytest.approx(assumed.seconds(run) / 2)
+    on = params.model_copy(update={"train": params.train.model_copy(update={"compile": True})})
+    assert "compiled steps from make bench" in plan(on, "h100", 1, bench)
     assert measured.seconds(runs[0]) == pytest.approx(
         runs[0].flops / (PEAK_TFLOPS["h100"] * 1e12 * 0.15)
     )
     assert device_kind("NVIDIA H100 80GB HBM3") == "h100"
     assert device_kind("NVIDIA H100 PCIe") == "h100-pcie"
+
+
+def test_a_deadline_says_what_throughput_it_needs(tmp_path):
+    params = tiny_params()
+    none = tmp_path / "no-bench.json"
+    hours = throughput("h100", none)
+    gpu_hours = sum(hours.seconds(run) for run in plan_runs(params)) / 3600
+    # Half the perfectly split wall time as the deadline: twice the throughput, twice the MFU.
+    tight = plan(params, "h100", 2, none, hours=gpu_hours / 4)
+    assert f"needs 2.00x this throughput; at the assumed {ASSUMED_MFU:.0%}, an MFU of" in tight
+    assert f"an MFU of {2 * ASSUMED_MFU:.0%}" in tight
+    assert "split perfectly fits" in plan(params, "h100", 2, none, hours=gpu_hours)
+    assert "\ndeadline " not in plan(params, "h100", 2, none)
 
 
 def test_paper_lite_runs_every_paper_data_set_and_claim_in_eight_h100_hours(tmp_path):

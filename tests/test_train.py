@@ -127,6 +127,33 @@ def test_short_training_decreases_the_loss(store, tmp_path, input_, objective):
     assert {"model.pt", "run.json", "history.tsv"} <= {p.name for p in (tmp_path / "run").iterdir()}
 
 
+def test_a_compiled_run_trains_as_the_eager_one(store, tmp_path):
+    # train.compile: the same run through torch.compile (inductor, C++ on a CPU) gives the eager
+    # run's losses and weights up to kernel rounding (reordered float sums, grown by two epochs
+    # of Adam: about 1e-3 of the loss here), saved under the model's own keys.
+    from torch._dynamo.utils import counters
+
+    run = Run("tones", "raw", "hybrid", 50.0, 0, ("fade", "time_mask"))
+    params = TRAIN.model_copy(update={"epochs": 2})
+    histories, weights = [], []
+    counters.clear()
+    for compiled in (False, True):
+        out = tmp_path / f"compile-{compiled}"
+        step = params.model_copy(update={"compile": compiled})
+        histories.append(
+            train(run, store, step, AugmentParams(), FEATURES, out, out / "ckpt", progress=False)
+        )
+        weights.append(torch.load(out / "model.pt"))
+        assert (counters["stats"]["unique_graphs"] > 0) == compiled
+    eager, compiled = ([row["loss"] for row in history] for history in histories)
+    np.testing.assert_allclose(compiled, eager, rtol=1e-2)
+    assert weights[0].keys() == weights[1].keys()
+    # Adam moves a weight with a near-zero gradient by lr whatever its sign, so compare the
+    # networks as a whole: the weights' distance against their size.
+    flat = [torch.cat([w[key].flatten().float() for key in sorted(w)]) for w in weights]
+    assert (flat[1] - flat[0]).norm() < 1e-2 * flat[0].norm()
+
+
 def test_evaluation_head_chance_on_noise_and_near_perfect_on_separable_features():
     gen = torch.Generator().manual_seed(0)
     n, d, k = 300, 32, 5

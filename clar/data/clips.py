@@ -11,7 +11,7 @@ in RAM twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -61,18 +61,24 @@ class Clips:
             rows = self._host_rows(index.cpu()).to(self.device)
         return rows.float().div_(SCALE)
 
-    def batches(self, index: Tensor) -> Iterator[Tensor]:
-        """The batches of ``index`` ``[steps, B]`` in order, each ``[B, samples]`` float32.
+    def batches(self, index: Tensor | Sequence[Tensor]) -> Iterator[Tensor]:
+        """The batches of ``index`` in order, each ``[B_k, samples]`` float32 on the device.
 
-        From the host on a GPU, batch k + 1 is copied on a side stream while batch k computes.
+        ``index``: ``[steps, B]`` (training) or a sequence of ``[B_k]`` index tensors (the
+        evaluation's chunks, the last one shorter). From the host on a GPU, batch k + 1 is copied
+        on a side stream while batch k computes.
         """
         if self.resident or self.device.type != "cuda":
             yield from (self[row] for row in index)
             return
-        index = index.cpu()  # one sync per call, not one per batch
-        if not self._buffers or self._buffers[0].shape[0] < index.shape[1]:
+        # One sync per call, not one per batch.
+        rows = list(index.cpu()) if isinstance(index, Tensor) else [row.cpu() for row in index]
+        if not rows:
+            return
+        widest = max(len(row) for row in rows)
+        if not self._buffers or self._buffers[0].shape[0] < widest:
             self._buffers = [
-                torch.empty((index.shape[1], self.shape[1]), dtype=torch.int16).pin_memory()
+                torch.empty((widest, self.shape[1]), dtype=torch.int16).pin_memory()
                 for _ in range(2)
             ]
         stream = torch.cuda.Stream(self.device)
@@ -82,8 +88,8 @@ class Clips:
             slot = k % 2
             # The host may refill a pinned buffer only once its previous copy has finished.
             copied[slot].synchronize()
-            buffer = self._buffers[slot][: index.shape[1]]
-            self._host_rows(index[k], out=buffer)
+            buffer = self._buffers[slot][: len(rows[k])]
+            self._host_rows(rows[k], out=buffer)
             with torch.cuda.stream(stream):
                 on_device = buffer.to(self.device, non_blocking=True)
                 copied[slot].record(stream)
@@ -91,16 +97,16 @@ class Clips:
 
         compute = torch.cuda.current_stream(self.device)
         pending = start(0)
-        for k in range(len(index)):
+        for k in range(len(rows)):
             current = pending
             compute.wait_event(copied[k % 2])
             # Allocated on the copy stream, used on this one: keep the allocator from reusing it.
             current.record_stream(compute)
-            if k + 1 < len(index):
+            if k + 1 < len(rows):
                 pending = start(k + 1)
             yield current.float().div_(SCALE)
 
     def chunks(self, batch_size: int) -> Iterator[Tensor]:
-        """Every clip in order, ``batch_size`` at a time (the last chunk may be shorter)."""
-        for start in range(0, len(self), batch_size):
-            yield self[torch.arange(start, min(start + batch_size, len(self)))]
+        """Every clip in order, ``batch_size`` at a time (the last chunk may be shorter), with
+        the same prefetch as :meth:`batches`."""
+        return self.batches(torch.arange(len(self)).split(batch_size))
