@@ -183,6 +183,11 @@ class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
     wrong one compiled (``tests/test_distributed.py``).
     """
 
+    # The ranks' batch-norm all-reduces get a process group of their own (:func:`wrap`): on
+    # DDP's, the compiled backward's all-reduces and DDP's gradient buckets interleaved in a
+    # different order on each rank, and the job hung (gloo, about every second run).
+    group: dist.ProcessGroup | None = None
+
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim < 2:
             raise ValueError(f"expected an input [B, C, ...], got {tuple(input.shape)}")
@@ -193,10 +198,11 @@ class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
         dims = [0, *range(2, input.ndim)]
         shape = [1, -1] + [1] * (input.ndim - 2)
         count = input.numel() // input.shape[1] * world()
-        batch_mean = funcol.all_reduce(input.sum(dims), "sum", dist.group.WORLD) / count
+        group = self.group or dist.group.WORLD
+        batch_mean = funcol.all_reduce(input.sum(dims), "sum", group) / count
         centred = input - batch_mean.view(shape)
         # Two passes (mean, then squared deviations): as exact as a one-process batch norm.
-        var = funcol.all_reduce(centred.square().sum(dims), "sum", dist.group.WORLD) / count
+        var = funcol.all_reduce(centred.square().sum(dims), "sum", group) / count
         out = centred * torch.rsqrt(var + self.eps).view(shape)
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
@@ -209,6 +215,19 @@ class AllReduceBatchNorm(nn.modules.batchnorm._BatchNorm):
                 self.running_mean.lerp_(batch_mean, momentum)
                 self.running_var.lerp_(var * count / max(count - 1, 1), momentum)
         return out
+
+
+_BATCH_NORM_GROUPS: dict[dist.ProcessGroup, dist.ProcessGroup] = {}
+
+
+def batch_norm_group() -> dist.ProcessGroup:
+    """The job's process group for :class:`AllReduceBatchNorm`, made once per job (every rank
+    calls this in the same order, as :func:`torch.distributed.new_group` requires)."""
+    job = dist.group.WORLD
+    if job not in _BATCH_NORM_GROUPS:
+        _BATCH_NORM_GROUPS.clear()  # a group of an earlier job in this process is gone
+        _BATCH_NORM_GROUPS[job] = dist.new_group()
+    return _BATCH_NORM_GROUPS[job]
 
 
 def wrap(model: nn.Module, device: torch.device, compiled: bool = False) -> nn.Module:
@@ -228,8 +247,10 @@ def wrap(model: nn.Module, device: torch.device, compiled: bool = False) -> nn.M
     if device.type == "cuda" and not compiled:
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
     else:
+        group = batch_norm_group()
         for module in model.modules():
             if isinstance(module, nn.modules.batchnorm._BatchNorm):
                 module.__class__ = AllReduceBatchNorm  # the same parameters and buffers
+                module.group = group
     ids = [torch.cuda.current_device()] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(model, ids, broadcast_buffers=False)

@@ -153,7 +153,17 @@ def _gathered_loss_worker(rank: int, world: int, init: str) -> None:
 
 
 def test_gathered_losses_have_one_process_gradients(tmp_path):
-    mp.spawn(_gathered_loss_worker, args=(2, f"file://{tmp_path / 'init'}"), nprocs=2)
+    # Joined with a deadline: a rank waiting on a collective the other never sends would hang
+    # (as the compiled batch norm did on DDP's process group).
+    job = mp.spawn(
+        _gathered_loss_worker, args=(2, f"file://{tmp_path / 'init'}"), nprocs=2, join=False
+    )
+    deadline = time.time() + 300
+    while not job.join(timeout=5):
+        if time.time() > deadline:
+            for process in job.processes:
+                process.kill()
+            pytest.fail("the two processes did not finish in 300 s: a collective hangs")
 
 
 def test_two_processes_train_as_one_over_the_same_global_batch(store, two_processes, tmp_path):
