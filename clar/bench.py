@@ -55,7 +55,7 @@ from clar.plan import (
     encoder_flops,
     views_per_clip,
 )
-from clar.train import batch_loss, pick_device
+from clar.train import batch_loss, pick_device, training_network
 from clar.vocabulary import BEST_PAIR, FEATURE_CHANNELS, INPUTS, OBJECTIVES, SPECTROGRAM
 
 RATE = 16000
@@ -144,7 +144,7 @@ def training_step(
         TimeFrequency.from_params(RATE, FEATURES).to(device) if input == SPECTROGRAM else None
     )
     optimizer = build_optimizer(model, 1e-3, 1e-6, lars=True)
-    network = torch.compile(model, dynamic=False) if compiled else model
+    network = training_network(model, device, compiled)
     split = torch.randint(-8000, 8000, (4 * batch, samples), generator=generator, device=device)
     split = split.to(torch.int16)
     labels = torch.randint(0, 10, (len(split),), generator=generator, device=device)

@@ -142,6 +142,11 @@ class TrainParams(Section):
     """Train through ``torch.compile``: each run's first steps compile its network (about a
     minute), later steps are faster on a GPU (README "Benchmark" measures by how much)."""
 
+    @property
+    def device_clips_bytes(self) -> float:
+        """``device_clips_gb`` in bytes, as :class:`clar.data.clips.Clips` takes it."""
+        return self.device_clips_gb * 1e9
+
     def for_dataset(self, name: str) -> TrainParams:
         """These parameters with the data set's own epochs / batch size, where it has them."""
         own = self.per_dataset.get(name)

@@ -57,9 +57,14 @@ def train_and_evaluate(
         return out  # rank 0 alone evaluates; the others wait for it in the next collective
     device = pick_device(params.train.device)
     model, info, features = runs.load_model(out, device)
-    budget = params.train.device_clips_gb * 1e9
     embedded = embed_splits(
-        model, store, features_dir, features, params.evaluate.batch_size, device, budget
+        model,
+        store,
+        features_dir,
+        features,
+        params.evaluate.batch_size,
+        device,
+        params.train.device_clips_bytes,
     )
     for fraction in fractions:
         scored, predictions = evaluate(

@@ -312,10 +312,9 @@ def throughput(device: str, bench_file: Path = BENCH_FILE, compiled: bool = Fals
         )
     shown = ", ".join(f"{i} {o} {m:.0%}" for (i, o), m in sorted(measured.items()))
     source = (
-        f"MFU of {how} steps from make bench on {bench['device']} ({bench['date']}, width "
-        f"{bench['width']:g}, "
-        f"batch {bench['batch']}, {bench['clip_seconds']:g} s clips): {shown}; x {peak:g} "
-        f"TFLOP/s bf16 peak"
+        f"MFU of {how} steps from make bench on {bench['device']} ({bench['date']}, "
+        f"width {bench['width']:g}, batch {bench['batch']}, {bench['clip_seconds']:g} s clips): "
+        f"{shown}; x {peak:g} TFLOP/s bf16 peak"
     )
     return Throughput(device, peak, measured, source)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from clar import distributed, runs, sources
 from clar.augment.transforms import augment
@@ -88,6 +88,18 @@ def epoch_batches(pool: Tensor, steps: int, batch: int, generator: torch.Generat
     return rows[:steps]
 
 
+def training_network(model: Model, device: torch.device, compile: bool) -> nn.Module:
+    """What the loop trains: ``model`` itself, or when data-parallel its DDP wrapper
+    (:func:`clar.distributed.wrap`), through ``torch.compile`` when ``compile``."""
+    net = distributed.wrap(model, device, compile)
+    if not compile:
+        return net
+    # One graph per batch shape: a process that trains runs of other shapes (a stage's runs,
+    # the bench) would otherwise switch to dynamic shapes, which inductor failed to compile for
+    # these networks (torch 2.11, "cannot determine truth value of Relational").
+    return torch.compile(net, dynamic=False)
+
+
 def pick_device(choice: str) -> torch.device:
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -127,7 +139,7 @@ def train(
     # Rank 0 alone probes; the others go on and wait for it in the next collective.
     monitor = monitor and distributed.rank() == 0
 
-    clips = Clips(store.array("train"), device, params.device_clips_gb * 1e9)
+    clips = Clips(store.array("train"), device, params.device_clips_bytes)
     labels = store.labels("train").to(device)
     labelled = store.labelled(run.fraction).to(device)
     if run.objective == SUPERVISED:
@@ -147,15 +159,9 @@ def train(
     ).to(device)
     optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
     schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
-    # What the loop trains: the model itself, or when data-parallel its DDP wrapper; compiled
-    # on request. Checkpoints, the probe and the saved weights use ``model``, whose parameters
-    # the compiled module shares (its own state dict would prefix every key).
-    net = distributed.wrap(model, device, params.compile)
-    if params.compile:
-        # One graph per batch shape: a process that trains runs of other shapes (a stage's
-        # runs, the bench) would otherwise switch to dynamic shapes, which inductor failed to
-        # compile for these networks (torch 2.11, "cannot determine truth value of Relational").
-        net = torch.compile(net, dynamic=False)
+    # Checkpoints, the probe and the saved weights use ``model``, whose parameters ``net``
+    # shares (a wrapper's own state dict would prefix every key).
+    net = training_network(model, device, params.compile)
 
     def views(x: Tensor, count: int) -> Tensor:
         return augment(x, run.augmentations, generator, augment_params, count)
@@ -165,7 +171,15 @@ def train(
     probe_inputs = (
         {
             "train": encoder_inputs(model, store, "train", features_dir, features, device, clips),
-            "valid": encoder_inputs(model, store, "valid", features_dir, features, device),
+            "valid": encoder_inputs(
+                model,
+                store,
+                "valid",
+                features_dir,
+                features,
+                device,
+                budget_bytes=params.device_clips_bytes,
+            ),
         }
         if monitor
         else {}

@@ -26,7 +26,7 @@ from clar.config import AugmentParams, compose, parse_params
 from clar.errors import ClarError
 from clar.losses import nt_xent
 from clar.runs import Run
-from clar.train import epoch_batches, train
+from clar.train import epoch_batches, train, training_network
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = TRAIN.model_copy(update={"width": 0.0625, "batch_size": 8, "checkpoint_every": 1})
@@ -138,8 +138,7 @@ def _gathered_loss_worker(rank: int, world: int, init: str) -> None:
     share = views[:, rank * 4 : (rank + 1) * 4]
     for compiled in (False, True):
         model = copy.deepcopy(layer)
-        net = distributed.wrap(model, torch.device("cpu"), compiled)
-        net = torch.compile(net) if compiled else net
+        net = training_network(model, torch.device("cpu"), compiled)
         for negatives, (loss_value, grads) in expected.items():
             net.zero_grad()
             z1, z2 = net(share.flatten(0, 1)).chunk(2)
