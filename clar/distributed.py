@@ -239,9 +239,6 @@ def wrap(model: nn.Module, device: torch.device, compiled: bool = False) -> nn.M
     """
     if not dist.is_initialized():
         return model
-    # The 2-D encoder takes channels-last inputs, so its weights' gradients come channels-last:
-    # weights in the same layout keep them aligned with DDP's gradient buckets (no copies).
-    model.to(memory_format=torch.channels_last)
     # Synchronised batch norm keeps the running statistics equal on every rank: no need for
     # DDP to broadcast rank 0's buffers before every forward.
     if device.type == "cuda" and not compiled:

@@ -160,7 +160,8 @@ class ResNet(nn.Module):
         self._init_weights(zero_init_residual)
         # Channels-last weights: where the input's layout is ambiguous (one channel of height 1,
         # the raw stem) the convolution follows the weight's, and channels-last runs oneDNN's
-        # and cuDNN's fast kernels (3x the 1-D encoder's evaluation speed on a CPU).
+        # and cuDNN's fast kernels (3x the 1-D encoder's evaluation speed on a CPU). DDP relies
+        # on it too: its gradient buckets take the weights' layout, which is the gradients'.
         self.to(memory_format=torch.channels_last)
 
     def _init_weights(self, zero_init_residual: bool) -> None:
