@@ -5,10 +5,8 @@ With train.devices > 1 the stage starts itself again as that many processes thro
 (clar.distributed) and waits for them; it stays the process DVC started, and records the time.
 """
 
-import argparse
-
 from clar import distributed, layout, runs
-from clar.cli import record_stage, run
+from clar.cli import Parser, record_stage, run
 from clar.config import load_params
 from clar.experiments import grid_cell
 from clar.train import pick_device
@@ -16,7 +14,7 @@ from clar.vocabulary import LABEL_FREE
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="stages/train.py")
+    parser = Parser(prog="stages/train.py")
     parser.add_argument("--data", required=True)
     parser.add_argument("--input", required=True)
     parser.add_argument("--objective", required=True)
