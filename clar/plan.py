@@ -40,6 +40,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from clar import layout
 from clar.config import DatasetParams, FeatureParams, Params, TrainParams
+from clar.data.esc50 import held_out
+from clar.data.registry import resolve_options
 from clar.errors import ClarError, invalid
 from clar.features import TimeFrequency
 from clar.models import build_encoder
@@ -67,7 +69,7 @@ BACKWARD_FACTOR = 3  # training a view: its forward pass + a backward pass of ab
 # classes). Speech Commands by release and words, from its validation/testing lists (v0.01 as
 # the KWS literature and the WaveGAN sc09 release count it; v0.02 all 35 words: Warden 2018),
 # NSynth's train/valid/test (magenta.tensorflow.org), ESC-50 / ESC-10 400 / 80 clips per fold
-# (three folds train, one validates, one tests).
+# (three folds train, one validates, one tests: clar.data.esc50.held_out).
 OFFICIAL_SPLITS = {
     ("speechcommands", "v0.01", "all"): (51088, 6798, 6835, 30),
     ("speechcommands", "v0.01", "digits"): (18620, 2494, 2552, 10),
@@ -77,7 +79,6 @@ OFFICIAL_SPLITS = {
 }
 ESC_CLIPS_PER_FOLD = {True: 80, False: 400}  # ESC-10, ESC-50
 ESC_CLASSES = {True: 10, False: 50}
-ESC_DEFAULT_FOLDS = {"train": (1, 2, 3), "valid": (4,), "test": (5,)}
 
 
 def device_kind(name: str) -> str | None:
@@ -168,18 +169,20 @@ def split_sizes(dataset: DatasetParams, valid_fraction: float) -> Splits:
             valid = max(1, round(train * valid_fraction)) if train >= 2 else 0
             train -= valid
         return Splits(n * train, n * valid, n * counts.get("test", 0), n)
+    # The loader's own defaults for what the parameters leave out (version, words, folds).
+    resolved = resolve_options(dataset.name, dataset.kind, options)
     if dataset.kind == "speechcommands":
-        release = options.get("version", "v0.01"), options.get("words", "all")
+        release = resolved["version"], resolved["words"]
         return Splits(*OFFICIAL_SPLITS["speechcommands", *release])
     if dataset.kind == "nsynth":
-        cap = options.get("max_per_split")
+        cap = resolved["max_per_split"]
         train, valid, test, n = OFFICIAL_SPLITS["nsynth", None]
         if cap is None:
             return Splits(train, valid, test, n)
         return Splits(min(train, cap), min(valid, cap), min(test, cap), n)
     if dataset.kind == "esc50":
-        esc10 = bool(options.get("esc10", False))
-        folds = options.get("folds") or ESC_DEFAULT_FOLDS
+        esc10 = bool(resolved["esc10"])
+        folds = resolved["folds"] or held_out(resolved["test_fold"])
         per_fold = ESC_CLIPS_PER_FOLD[esc10]
         size = {split: per_fold * len(folds.get(split, ())) for split in ("train", "valid", "test")}
         return Splits(size["train"], size["valid"], size["test"], ESC_CLASSES[esc10])
