@@ -23,6 +23,8 @@ import torch
 import torchaudio.functional as AF
 from torch import Tensor, nn
 
+from clar.precision import full
+
 if TYPE_CHECKING:
     from clar.config import FeatureParams
 
@@ -53,7 +55,7 @@ def log_frequency_fbanks(
     rising = (freqs - low) / (centres - low)
     falling = (high - freqs) / (high - centres)
     weights = torch.clamp(torch.minimum(rising, falling), min=0.0)
-    return (weights / weights.sum(dim=0, keepdim=True)).float()
+    return full(weights / weights.sum(dim=0, keepdim=True))
 
 
 def nearest_bins(n_freqs: int, f_min: float, f_max: float, n_bins: int, sample_rate: int) -> Tensor:
@@ -93,7 +95,7 @@ def time_frequency(
     # The STFT runs in float32 even under bf16 autocast: log-power needs the dynamic range.
     with torch.autocast(device_type=waveform.device.type, enabled=False):
         spec = torch.stft(
-            waveform.float(),
+            full(waveform),
             n_fft=window.numel(),
             hop_length=hop,
             window=window,

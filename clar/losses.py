@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from clar.precision import full
+
 
 def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     """SimCLR's NT-Xent over the 2N views of a batch, mean over the 2N anchors.
@@ -31,7 +33,7 @@ def nt_xent(z1: Tensor, z2: Tensor, temperature: float = 0.5) -> Tensor:
     n = z1.shape[0]
     # Autocast would run the matmul in bf16 even on float32 operands: switch it off here.
     with torch.autocast(device_type=z1.device.type, enabled=False):
-        z = F.normalize(torch.cat([z1, z2]).float(), dim=1)
+        z = F.normalize(full(torch.cat([z1, z2])), dim=1)
         sim = z @ z.T / temperature
         # -inf, not a large negative constant: exp(-inf) = 0 exactly and cannot overflow.
         self_mask = torch.eye(2 * n, dtype=torch.bool, device=z.device)
@@ -50,7 +52,7 @@ def masked_cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     """
     labelled = labels >= 0
     with torch.autocast(device_type=logits.device.type, enabled=False):
-        per_item = F.cross_entropy(logits.float(), labels.clamp(min=0), reduction="none")
+        per_item = F.cross_entropy(full(logits), labels.clamp(min=0), reduction="none")
         weights = labelled.to(per_item.dtype)
         return (per_item * weights).sum() / weights.sum().clamp(min=1.0)
 

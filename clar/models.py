@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from clar.errors import ClarError
 from clar.features import TimeFrequency
+from clar.precision import full
 from clar.vocabulary import (
     CONTRASTIVE,
     HEADS,
@@ -302,7 +303,7 @@ class ProjectionHead(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         # Normalise in float32: under bf16 autocast the norm of a bf16 vector is off by ~1e-2.
-        return F.normalize(self.net(h).float(), dim=1)
+        return F.normalize(full(self.net(h)), dim=1)
 
 
 class ClassifierHead(nn.Module):

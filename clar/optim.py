@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LambdaLR
 
+from clar.precision import full
+
 # Parameters of these modules are scales and shifts, not filters: no weight decay on them.
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase,  # BatchNorm*, SyncBatchNorm, InstanceNorm*
@@ -147,8 +149,8 @@ class LARS(torch.optim.Optimizer):
         # _foreach kernels): a per-parameter loop of small ops cost as much as a model's step on
         # a CPU. Tensor arithmetic throughout: no host-device sync on CUDA.
         grads = [p.grad for p in params]
-        w_norm = torch.stack(torch._foreach_norm(params)).float()
-        g_norm = torch.stack(torch._foreach_norm(grads)).float()
+        w_norm = full(torch.stack(torch._foreach_norm(params)))
+        g_norm = full(torch.stack(torch._foreach_norm(grads)))
         local_lr = self.eta * w_norm / (g_norm + wd * w_norm + self.eps)
         if self.clip:
             local_lr = local_lr / lr if lr > 0 else torch.ones_like(local_lr)

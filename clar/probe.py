@@ -25,6 +25,7 @@ from clar.data.clips import Clips
 from clar.data.store import Store, class_sizes, label_ranks, labelled_mask
 from clar.layout import INFO_FILE
 from clar.models import EvaluationHead, Model
+from clar.precision import full
 from clar.progress import progress_bar
 from clar.vocabulary import SPLITS
 
@@ -46,7 +47,7 @@ def embed_all(
     for chunk in chunks:
         chunk = torch.from_numpy(np.array(chunk)) if isinstance(chunk, np.ndarray) else chunk
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            out.append(encode(chunk.to(device).float()).float())
+            out.append(full(encode(full(chunk.to(device)))))
     return torch.cat(out)
 
 

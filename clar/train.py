@@ -27,6 +27,7 @@ from clar.errors import ClarError
 from clar.losses import hybrid_loss, nt_xent
 from clar.models import Model, build_model
 from clar.optim import build_optimizer, warmup_cosine
+from clar.precision import full
 from clar.probe import encoder_inputs, probe_accuracy
 from clar.progress import progress_bar
 from clar.runs import Run
@@ -56,7 +57,8 @@ def batch_loss(
     """
     labels = distributed.gather(labels)
     if objective == SUPERVISED:
-        return {"loss": F.cross_entropy(distributed.gather(model(views(clips, 1))).float(), labels)}
+        logits = full(distributed.gather(model(views(clips, 1))))
+        return {"loss": F.cross_entropy(logits, labels)}
     both = model(views(clips, 2))
     pair = distributed.gather if negatives == "global" else (lambda z: z)
     if objective == CONTRASTIVE:

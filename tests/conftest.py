@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import torch
 
 
 class ArchiveServer:
@@ -95,3 +96,12 @@ def archive_server() -> Iterator[ArchiveServer]:
     """A running :class:`ArchiveServer` on 127.0.0.1 (an OS-chosen port)."""
     with ArchiveServer() as server:
         yield server
+
+
+@pytest.fixture
+def float64() -> Iterator[None]:
+    """Run the test in float64 (:mod:`clar.precision`): for comparisons of two computations
+    that should agree, which float32 rounding would blur by an amount that differs per CPU."""
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(torch.float32)

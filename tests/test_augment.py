@@ -18,6 +18,8 @@ from clar.errors import ClarError
 from clar.noise import coloured_noise
 from clar.vocabulary import AUGMENTATIONS, BEST_PAIR, FADE_SHAPES
 
+pytestmark = pytest.mark.numeric
+
 SR = 16_000
 
 

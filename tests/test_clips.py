@@ -10,6 +10,8 @@ import torch
 from clar.data.clips import Clips
 from clar.data.store import SCALE
 
+pytestmark = pytest.mark.numeric
+
 WORDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "speech_commands_subset"
 CPU = torch.device("cpu")
 # On a GPU the streamed split takes another path (pinned buffers, a copy stream): test both.

@@ -29,6 +29,8 @@ from clar.models import build_model, resnet18_1d, resnet18_2d
 from clar.runs import Run
 from clar.vocabulary import INPUTS, RAW, SPECTROGRAM
 
+pytestmark = pytest.mark.numeric
+
 RATE = 16000
 WIDTH = 0.125
 CLASSES = ["low", "mid", "high"]

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 
 from clar.losses import HybridLoss, hybrid_loss, masked_cross_entropy, nt_xent
 
+pytestmark = pytest.mark.numeric
+
 
 def _nt_xent_loop(z1: torch.Tensor, z2: torch.Tensor, t: float) -> float:
     """The NT-Xent formula written out, one anchor at a time, in float64."""

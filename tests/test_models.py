@@ -20,6 +20,8 @@ from clar.models import (
     resnet18_2d,
 )
 
+pytestmark = pytest.mark.numeric
+
 
 def _n_params(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())

@@ -14,6 +14,8 @@ from torch import nn
 from clar.models import ProjectionHead, resnet18_2d
 from clar.optim import LARS, build_optimizer, param_groups, warmup_cosine
 
+pytestmark = pytest.mark.numeric
+
 
 class _Small(nn.Module):
     def __init__(self) -> None:

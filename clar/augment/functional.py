@@ -5,8 +5,8 @@ parameters per example. Each has a ``draw_*`` companion that only draws those pa
 function accepts them explicitly (keyword ``draw=``), so tests and callers can see and fix what
 was applied. The choices behind each one are in the package's docstring (:mod:`clar.augment`).
 
-All DSP runs in float32 with autocast disabled (bf16 STFTs and resampling kernels are too coarse),
-and the result is cast back to the input dtype.
+All DSP runs in full precision (float32; see :mod:`clar.precision`) with autocast disabled (bf16
+STFTs and resampling kernels are too coarse), and the result is cast back to the input dtype.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from clar.augment.vocoder import HOP_LENGTH, N_FFT, istft, phase_vocoder, pitch_ratio, stft
 from clar.errors import ClarError
 from clar.noise import coloured_noise
+from clar.precision import full
 from clar.vocabulary import FADE_SHAPES, NOISE_COLOURS
 
 # --------------------------------------------------------------------------------------------
@@ -30,10 +31,11 @@ from clar.vocabulary import FADE_SHAPES, NOISE_COLOURS
 
 
 @contextmanager
-def _float32_dsp(waveform: Tensor) -> Iterator[Tensor]:
-    """Yield ``waveform`` as float32 with autocast off, so bf16 autocast leaves the DSP alone."""
+def _full_precision_dsp(waveform: Tensor) -> Iterator[Tensor]:
+    """Yield ``waveform`` in full precision (:func:`clar.precision.full`) with autocast off, so
+    bf16 autocast leaves the DSP alone."""
     with torch.autocast(device_type=waveform.device.type, enabled=False):
-        yield waveform.float()
+        yield full(waveform)
 
 
 def check_batch(waveform: Tensor) -> tuple[int, int]:
@@ -119,7 +121,7 @@ def pitch_shift(
     moved = (draw != 0).nonzero().squeeze(1)
     if moved.numel() == 0:
         return waveform
-    with _float32_dsp(waveform) as x:
+    with _full_precision_dsp(waveform) as x:
         x_moved = x.index_select(0, moved)
         shifts = draw.index_select(0, moved)
         values = sorted(set(shifts.tolist()))
@@ -201,7 +203,7 @@ def time_stretch(
         draw = draw_time_stretch(
             batch, _need_generator(generator, "time_stretch"), min_rate, max_rate, buckets
         )
-    with _float32_dsp(waveform) as x:
+    with _full_precision_dsp(waveform) as x:
         rate = draw.to(device=x.device, dtype=torch.float32)
         spec = stft(x, n_fft, hop_length)
         spec = phase_vocoder(spec, rate, spec.shape[-1], hop_length)
@@ -321,7 +323,7 @@ def fade(
             raise ClarError(f"unknown fade shape {name!r}; allowed: {', '.join(FADE_SHAPES)}")
     if draw is None:
         draw = draw_fade(batch, length, _need_generator(generator, "fade"), max_fraction, shapes)
-    with _float32_dsp(waveform) as x:
+    with _full_precision_dsp(waveform) as x:
         out = x * fade_envelope(draw, length, shapes, device=x.device)
     return out.to(waveform.dtype)
 
@@ -382,7 +384,7 @@ def noise(
     generator = _need_generator(generator, "noise")
     if draw is None:
         draw = draw_noise(batch, generator, min_snr_db, max_snr_db, colours)
-    with _float32_dsp(waveform) as x:
+    with _full_precision_dsp(waveform) as x:
         white = torch.randn(batch, length, generator=generator, device=generator.device)
         # A colour's index is its spectral exponent: 0 white, 1 pink, 2 brown.
         unit = coloured_noise(white, draw.colour.to(white.device, torch.float32)).to(x.device)
@@ -429,7 +431,7 @@ def time_mask(
     width = int(fraction * length)
     if width == 0:
         return waveform
-    with _float32_dsp(waveform) as x:
+    with _full_precision_dsp(waveform) as x:
         fill = std * torch.randn(batch, width, generator=generator, device=generator.device)
         fill = fill.to(x.device)
         offset = torch.arange(length, device=x.device)[None, :] - draw.to(x.device)[:, None]

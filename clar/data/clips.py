@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from clar.data.store import SCALE
+from clar.precision import full
 
 
 class Clips:
@@ -59,7 +60,7 @@ class Clips:
             rows = self._data[index.to(self.device)]
         else:
             rows = self._host_rows(index.cpu()).to(self.device)
-        return rows.float().div_(SCALE)
+        return full(rows).div_(SCALE)
 
     def batches(self, index: Tensor | Sequence[Tensor]) -> Iterator[Tensor]:
         """The batches of ``index`` in order, each ``[B_k, samples]`` float32 on the device.
@@ -104,7 +105,7 @@ class Clips:
             current.record_stream(compute)
             if k + 1 < len(rows):
                 pending = start(k + 1)
-            yield current.float().div_(SCALE)
+            yield full(current).div_(SCALE)
 
     def chunks(self, batch_size: int) -> Iterator[Tensor]:
         """Every clip in order, ``batch_size`` at a time (the last chunk may be shorter), with

@@ -28,6 +28,7 @@ import torch
 from clar.atomic import write_json
 from clar.errors import ClarError
 from clar.layout import INFO_FILE
+from clar.precision import full
 from clar.vocabulary import SPLITS
 
 SCALE = 32767.0
@@ -83,7 +84,7 @@ def carve_validation(
 def to_float(clips: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """int16 ``[N, samples]`` -> float32 in [-1, 1] on ``device`` (copied as int16, then cast)."""
     # A copy: memory-mapped arrays are read-only, and torch wants to own what it wraps.
-    return torch.from_numpy(np.array(clips)).to(device).float().div_(SCALE)
+    return full(torch.from_numpy(np.array(clips)).to(device)).div_(SCALE)
 
 
 def write_info(folder: Path, info: dict) -> None:
