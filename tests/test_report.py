@@ -599,7 +599,7 @@ def test_input_claim_follows_a_known_effect(kind: str) -> None:
     assert "95 % CI" in detail(claim) and "5 seeds × 500 test clips" in detail(claim)
     if kind == "effect":
         assert "3 of 3 comparisons supported" in detail(claim)
-        assert "(Holm-corrected)" in claim.sentence()
+        assert claim.sentence().endswith("; Holm-corrected over 3")
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -862,8 +862,8 @@ def test_front_page_states_each_objectives_training_settings(tmp_path: Path) -> 
         "runs",
     ]
     assert body == [
-        ["grid", "supervised", "speech, music", "16", "0.01", "3", "18"],
-        ["grid", "self-supervised + head", "speech, music", "32", "0.001", "3", "18"],
+        ["grid (E2-E4)", "supervised", "speech, music", "16", "0.01", "3", "18"],
+        ["grid (E2-E4)", "self-supervised + head", "speech, music", "32", "0.001", "3", "18"],
     ]
 
 

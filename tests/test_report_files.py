@@ -203,7 +203,7 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
             "runs": 1,
         }
     ]
-    assert "| grid | supervised | speech | 16 | 0.002 | 3 | 1 |" in index
+    assert "| grid (E2-E4) | supervised | speech | 16 | 0.002 | 3 | 1 |" in index
 
 
 def _convergence(dataset: str, objective: str, fraction: float, metric: str, seeds: dict) -> list:

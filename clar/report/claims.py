@@ -80,7 +80,8 @@ class Claim:
         """The one-line verdict: statement, verdict, counts (never the comparisons)."""
         if not self.judged:
             return f"**{self.statement}**: {self.verdict} ({self.why})"
-        holm = " (Holm-corrected)" if len(self.judged) > 1 else ""
+        judged = sum(s != UNJUDGED for s in self.states)
+        holm = f"; Holm-corrected over {judged}" if judged > 1 else ""
         return f"**{self.statement}**: {self.verdict}; {self.counts()}{holm}"
 
 

@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 
 from clar.report.aggregate import Data, Key, best, cells, summarise
 from clar.report.comparisons import compare
-from clar.report.figures import panels, placeholder
+from clar.report.figures import panels, placeholder, title
 from clar.report.per_clip import Config
 from clar.report.results import ACCURACY, VALID_ACCURACY
 from clar.report.statistics import Stat
@@ -317,13 +317,15 @@ def figure(data: Data, study: AugmentationStudy) -> Figure:
             fontsize="medium",
         )
         fig.colorbar(image, ax=ax, label="test accuracy (%)", shrink=0.8)
-    fig.suptitle(
-        "E1: evaluation-head test accuracy per augmentation (diagonal: single; grey: not run)\n"
-        "red frame: best cell on validation accuracy, dashed: worst (the cells claim 1 "
-        f"compares); marks: {pair_name(BEST_PAIR)} − cell, "
-        f"{MARKS[SUPPORTED]} above zero, {MARKS[CONTRADICTED]} below, "
-        f"{MARKS[INCONCLUSIVE]} includes zero;\ncolours span at least the median 95 % "
-        "interval, so cells within the noise look alike",
-        fontsize="medium",
+    title(
+        fig,
+        [
+            "E1: evaluation-head test accuracy per augmentation (diagonal: single; grey: not run)",
+            "red frame: best cell on validation accuracy, dashed: worst (the cells claim 1 "
+            f"compares); marks: {pair_name(BEST_PAIR)} − cell, each alone: "
+            f"{MARKS[SUPPORTED]} above zero, {MARKS[CONTRADICTED]} below, "
+            f"{MARKS[INCONCLUSIVE]} includes zero",
+            "colours span at least the median 95 % interval, so cells within the noise look alike",
+        ],
     )
     return fig

@@ -6,7 +6,7 @@ from matplotlib.figure import Figure
 
 from clar.report.aggregate import OBJECTIVES, Data, best, objective_name, ordered
 from clar.report.comparisons import GridComparisons
-from clar.report.figures import STATE_COLOURS, panels, placeholder
+from clar.report.figures import STATE_COLOURS, panels, placeholder, title
 from clar.report.results import ACCURACY
 from clar.report.tables import MISSING, cell, grid_augmentations, md_table, pct
 from clar.report.verdicts import INCONCLUSIVE, MARKS_LEGEND
@@ -105,11 +105,13 @@ def figure(
         ax.set_ylabel(f"{SPECTROGRAM} − {RAW} (points)")
         ax.set_title(dataset)
         ax.grid(axis="y", alpha=0.3)
-    fig.suptitle(
-        f"E2: spectrogram − raw test accuracy at {pct(FULL_FRACTION)} labels, 95 % interval; "
-        "under each objective: raw → spectrogram\ncolour: claim 2's verdict after Holm's "
-        "correction (green: supported, red: contradicted, grey: inconclusive; hollow: the "
-        "interval alone excludes zero)",
-        fontsize="medium",
+    title(
+        fig,
+        [
+            f"E2: spectrogram − raw test accuracy at {pct(FULL_FRACTION)} labels, 95 % "
+            "interval; under each objective: raw → spectrogram",
+            "colour: claim 2's verdict after Holm's correction (green: supported, red: "
+            "contradicted, grey: inconclusive; hollow: the interval alone excludes zero)",
+        ],
     )
     return fig

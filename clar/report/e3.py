@@ -24,6 +24,7 @@ from clar.report.figures import (
     OTHER_INPUT_MARKER,
     OTHER_INPUT_STYLE,
     placeholder,
+    title,
 )
 from clar.report.results import ACCURACY, CLASSIFIER_ACCURACY, MACRO_F1
 from clar.report.tables import MISSING, cell, grid_augmentations, md_table
@@ -110,11 +111,11 @@ def table(data: Data, compared: GridComparisons) -> str:
         f"interval (runs paired by seed; seeds, then test clips resampled); {MARKS_LEGEND}.\n"
         + grid_augmentations(data)
     )
-    for metric, title, explanation in E3_METRICS:
+    for metric, heading, explanation in E3_METRICS:
         grid = data.grid.get(metric, {})
         if not grid:
             continue
-        text += f"\n## {title}\n\n{explanation}\n"
+        text += f"\n## {heading}\n\n{explanation}\n"
         for dataset in data.datasets:
             for input_ in inputs_of(grid, dataset):
                 text += f"\n### {dataset}, {input_} input\n\n" + fraction_table(
@@ -211,9 +212,12 @@ def figure(data: Data, compared: GridComparisons) -> Figure:
         line = Line2D([], [], color=OBJECTIVE_COLOURS.get(other), lw=2, marker="o")
         legend[f"below: CLAR − {name}, 95 % CI"] = line
     fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=3)
-    fig.suptitle(
-        "E3: evaluation-head accuracy against label fraction (seed means)\nbelow: CLAR's paired "
-        "differences with the 95 % intervals claim 3 is judged on (circle: spectrogram, "
-        "square: raw)"
+    title(
+        fig,
+        [
+            "E3: evaluation-head accuracy against label fraction (seed means)",
+            "below: CLAR's paired differences with the 95 % intervals claim 3 is judged on "
+            "(circle: spectrogram, square: raw)",
+        ],
     )
     return fig

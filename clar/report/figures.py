@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import textwrap
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
@@ -40,6 +42,15 @@ def panels(n: int, width: float = 4.8, height: float = 3.8) -> tuple[Figure, lis
     for ax in axes[n:]:
         ax.set_visible(False)
     return fig, axes[:n]
+
+
+def title(fig: Figure, lines: Sequence[str]) -> None:
+    """The figure's title, each of ``lines`` wrapped to the figure's width: a title wider than
+    a one-panel figure would widen the saved image and shrink the panel."""
+    # About twelve characters of the medium font per inch of figure.
+    width = max(40, int(12 * fig.get_figwidth()))
+    text = "\n".join(textwrap.fill(line, width) for line in lines)
+    fig.suptitle(text, fontsize="medium")
 
 
 def placeholder(message: str) -> Figure:

@@ -19,6 +19,8 @@ from clar.report.results import run_key, selected
 from clar.report.tables import md_table
 
 SETTINGS = ("batch_size", "lr", "epochs")
+# The grid first: the claims' comparisons of objectives are made there.
+EXPERIMENT_NAMES = {runs.GRID: "grid (E2-E4)", runs.AUGMENTATION: "augmentation study (E1)"}
 # Per-data-set and per-objective overrides as run.json may hold them unresolved; a run that
 # wrote its resolved values has them empty, and the overlay changes nothing.
 OVERRIDES = ("per_dataset", "per_objective")
@@ -74,13 +76,18 @@ def table(found: list[dict], datasets: Sequence[str] = ()) -> str:
         key = (r["experiment"], r["objective"], *(r[k] for k in SETTINGS))
         groups.setdefault(key, []).append((str(r["dataset"]), int(r["runs"])))
     rank = {o: i for i, o in enumerate(OBJECTIVES)}
+    first = {e: i for i, e in enumerate(EXPERIMENT_NAMES)}
+
+    def order(key: tuple) -> tuple:
+        return (first.get(key[0], len(first)), rank.get(key[1], len(rank)), str(key[2:]))
+
     rows = []
-    for key in sorted(groups, key=lambda k: (k[0], rank.get(k[1], len(rank)), str(k[2:]))):
+    for key in sorted(groups, key=order):
         experiment, objective, *values = key
         names = ordered((d for d, _ in groups[key]), datasets)
         rows.append(
             [
-                str(experiment),
+                EXPERIMENT_NAMES.get(str(experiment), str(experiment)),
                 objective_name(str(objective)),
                 ", ".join(names),
                 *(_value(v) for v in values),
