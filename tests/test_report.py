@@ -831,26 +831,25 @@ def test_forest_plot_has_a_row_per_judged_comparison(rendered: Path) -> None:
     assert png.startswith(b"\x89PNG")
 
 
-def test_front_page_states_each_objectives_training_settings(tmp_path: Path) -> None:
-    results, info, clips = _rendered_inputs()
-    info = info | {
-        "training": [
-            {
-                "experiment": "grid",
-                "dataset": d,
-                "objective": o,
-                "batch_size": b,
-                "lr": lr,
-                "epochs": 3,
-                "runs": 9,
-            }
-            for d in ("speech", "music")
-            for o, b, lr in (("supervised", 16, 0.01), ("contrastive", 32, 0.001))
-        ]
-    }
-    report.render(results, info, tmp_path, clips)
-    index = (tmp_path / files.INDEX).read_text()
-    (table,) = [t for t in tables(index) if t[0] == ("Training settings per objective",)]
+def test_settings_table_gives_each_objectives_batch_size_and_rate() -> None:
+    from clar.report import settings
+
+    # The build test (test_report_files.py) reads these from run.json onto the front page.
+    found = [
+        {
+            "experiment": "grid",
+            "dataset": d,
+            "objective": o,
+            "batch_size": b,
+            "lr": lr,
+            "epochs": 3,
+            "runs": 9,
+        }
+        for d in ("music", "speech")
+        for o, b, lr in (("contrastive", 32, 0.001), ("supervised", 16, 0.01))
+    ]
+    found.append(found[0] | {"experiment": "augmentation", "runs": 5})
+    (table,) = tables("## t\n\n" + settings.table(found, ["speech", "music"]))
     _, header, body = table
     assert header == [
         "runs of",
@@ -864,7 +863,9 @@ def test_front_page_states_each_objectives_training_settings(tmp_path: Path) -> 
     assert body == [
         ["grid (E2-E4)", "supervised", "speech, music", "16", "0.01", "3", "18"],
         ["grid (E2-E4)", "self-supervised + head", "speech, music", "32", "0.001", "3", "18"],
+        ["augmentation study (E1)", "self-supervised + head", "music", "32", "0.001", "3", "5"],
     ]
+    assert "record no training settings" in settings.table([])
 
 
 def test_front_page_says_which_protocol_switches_ran() -> None:
@@ -882,3 +883,52 @@ def test_front_page_says_which_protocol_switches_ran() -> None:
     assert lines[1] == "- sc09: Speech Commands `v0.01`"
     assert lines[2].startswith("- esc10: fold `3` held out for test")
     assert len(lines) == 3 and protocol({}) == ""
+
+
+def test_e1_figure_frames_the_cells_claim_1_chose_on_validation(
+    results: pd.DataFrame, clips: pd.DataFrame
+) -> None:
+    from matplotlib.patches import Rectangle
+
+    from clar.report import e1
+
+    data = aggregate.gather(results, RUN_INFO, clips)
+    study = e1.augmentation_study(data.df)
+    fig = e1.figure(data, study)
+    augs = list(AUGMENTATIONS)
+    # The panels come first, then their colour bars.
+    for ax, dataset in zip(fig.axes[:2], ("speech", "music"), strict=True):
+        # Independently: the best and the worst cell by mean validation accuracy.
+        valid = {}
+        for i, a in enumerate(augs):
+            for b in augs[i:]:
+                stored = a if a == b else f"{b}+{a}"
+                valid[(a, b)] = expected(
+                    results,
+                    experiment="augmentation",
+                    dataset=dataset,
+                    augmentations=stored,
+                    metric="valid_accuracy",
+                )[0]
+        top, bottom = max(valid, key=valid.get), min(valid, key=valid.get)
+        frames = {
+            (p.get_linestyle(), (round(p.get_x() + 0.5), round(p.get_y() + 0.5)))
+            for p in ax.patches
+            if isinstance(p, Rectangle)
+        }
+        want = set()
+        for style, (a, b) in (("-", top), ("--", bottom)):
+            i, j = augs.index(a), augs.index(b)
+            want |= {(style, (j, i)), (style, (i, j))}
+        assert frames == want
+        # The colour scale is never narrower than the typical interval: noise must not look
+        # large.
+        (image,) = ax.images
+        low, high = image.get_clim()
+        versus = e1.versus_best_pair(data, study, (dataset, "spectrogram"))
+        halves = [(c.interval.high - c.interval.low) / 2 for c in versus.values() if c.interval]
+        noise = float(np.median(halves))
+        cells = image.get_array().compressed()
+        middle = (cells.min() + cells.max()) / 2
+        assert low <= max(0.0, middle - noise) + 1e-9 and high >= min(100.0, middle + noise) - 1e-9
+        assert low <= cells.min() and high >= cells.max()

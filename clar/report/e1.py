@@ -22,6 +22,7 @@ from matplotlib.patches import Rectangle
 from clar.report.aggregate import Data, Key, best, cells, summarise
 from clar.report.comparisons import compare
 from clar.report.figures import panels, placeholder, title
+from clar.report.intervals import PAIRED
 from clar.report.per_clip import Config
 from clar.report.results import ACCURACY, VALID_ACCURACY
 from clar.report.statistics import Stat
@@ -198,7 +199,7 @@ def table(data: Data, study: AugmentationStudy) -> str:
         "accuracy (the one claim 1 chooses) is in bold. The second "
         "table per data set lists each cell's validation accuracy (what the best and the worst "
         f"cell are chosen on) and its test difference to {pair_name(BEST_PAIR)} (the paper's "
-        "best pair, and the views of the E2-E4 grid) with a paired 95 % bootstrap interval, "
+        f"best pair, and the views of the E2-E4 grid) with its {PAIRED}, "
         f"in points; {MARKS_LEGEND} (positive: {pair_name(BEST_PAIR)} better).\n"
     )
     if study.skipped:

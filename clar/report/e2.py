@@ -7,6 +7,7 @@ from matplotlib.figure import Figure
 from clar.report.aggregate import OBJECTIVES, Data, best, objective_name, ordered
 from clar.report.comparisons import GridComparisons
 from clar.report.figures import STATE_COLOURS, panels, placeholder, title
+from clar.report.intervals import PAIRED
 from clar.report.results import ACCURACY
 from clar.report.tables import MISSING, cell, grid_augmentations, md_table, pct
 from clar.report.verdicts import INCONCLUSIVE, MARKS_LEGEND
@@ -27,8 +28,8 @@ def table(data: Data, compared: GridComparisons) -> str:
     text += (
         f"Evaluation-head accuracy on the test split at {pct(FULL_FRACTION)} labels, in %, "
         "mean ± sample std over seeds (n seeds). *spectrogram − raw* is the difference in "
-        "percentage points (positive: spectrogram better) with its paired 95 % bootstrap "
-        "interval (runs paired by seed; seeds, then test clips resampled) and what it rests on; "
+        f"percentage points (positive: spectrogram better) with its {PAIRED} and what it "
+        "rests on; "
         f"{MARKS_LEGEND}. The best objective per input column is in bold.\n"
         + grid_augmentations(data)
     )

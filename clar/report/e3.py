@@ -26,6 +26,7 @@ from clar.report.figures import (
     placeholder,
     title,
 )
+from clar.report.intervals import PAIRED
 from clar.report.results import ACCURACY, CLASSIFIER_ACCURACY, MACRO_F1
 from clar.report.tables import MISSING, cell, grid_augmentations, md_table
 from clar.report.verdicts import MARKS_LEGEND
@@ -107,9 +108,8 @@ def table(data: Data, compared: GridComparisons) -> str:
         "named by its nominal value and what it really gave: the share of the training clips "
         "labelled, their count and the labelled clips per class (fractions round up to at "
         "least one clip per class). Under the headline metric, CLAR's test-accuracy "
-        "difference to each other objective, in points, with its paired 95 % bootstrap "
-        f"interval (runs paired by seed; seeds, then test clips resampled); {MARKS_LEGEND}.\n"
-        + grid_augmentations(data)
+        f"difference to each other objective, in points, with its {PAIRED}; "
+        f"{MARKS_LEGEND}.\n" + grid_augmentations(data)
     )
     for metric, heading, explanation in E3_METRICS:
         grid = data.grid.get(metric, {})

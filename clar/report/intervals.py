@@ -44,6 +44,11 @@ BOOTSTRAP_SEED = 20210  # any constant: it makes the reports deterministic
 _BLOCK = 500
 T_OVER_SEEDS = "t over seeds"
 CLIP_BOOTSTRAP = "bootstrap over clips"
+# How the tables name the interval they show.
+PAIRED = (
+    "paired 95 % interval (runs paired by seed: a t interval over the per-seed differences, "
+    "or with one seed a bootstrap over test clips)"
+)
 
 
 @dataclass(frozen=True)
