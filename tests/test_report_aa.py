@@ -11,7 +11,7 @@ import pytest
 from test_report import draw, evaluation
 
 from clar.errors import ClarError
-from clar.report import aa, files, intervals
+from clar.report import aa, files, intervals, per_clip
 
 ACCURACY = {"supervised": 0.55, "contrastive": 0.6, "hybrid": 0.7}
 FRACTIONS = (10, 100)
@@ -21,9 +21,15 @@ CLIPS = 300
 def write_report(
     folder: Path, seeds: tuple[int, ...], rng: np.random.Generator, swap: bool = False
 ) -> Path:
-    """A reports/ folder of one data set's grid: every objective at two fractions; ``swap``
-    makes CLAR the worst and supervised the best (a report whose verdicts flip)."""
+    """A reports/ folder of one data set's grid: every objective at two fractions, and two
+    augmentation-study cells at seed 0 whatever the grid's seeds (as the pipeline runs them);
+    ``swap`` makes CLAR the worst and supervised the best (a report whose verdicts flip)."""
     rows, clips = [], []
+    for augs in ("fade", "fade+time_mask"):
+        key = dict(experiment="augmentation", dataset="speech", augmentations=augs, seed=0)
+        found, clip = evaluation(draw(rng, 0.6, CLIPS), 0.5, **key)
+        rows += found
+        clips.append(clip)
     accuracy = dict(ACCURACY)
     if swap:
         accuracy["hybrid"], accuracy["supervised"] = accuracy["supervised"] - 0.1, 0.75
@@ -48,20 +54,22 @@ def test_aa_counts_what_it_says(tmp_path: Path, capsys: pytest.CaptureFixture) -
     code = aa.main([str(first), str(second), "--out", str(tmp_path / "aa.md")])
     text = capsys.readouterr().out
     assert text == (tmp_path / "aa.md").read_text() + "\n"
-    found = aa.aa(aa.read(first), aa.read(second))
+    found, skipped = aa.aa(aa.read(first), aa.read(second))
     assert len(found) == len(ACCURACY) * len(FRACTIONS)
+    # The study ran at seed 0 in both: the same run twice, not compared.
+    assert [c[0] for c in skipped] == ["augmentation", "augmentation"]
+    assert "not compared: 2 configuration(s) run with a same seed in both" in text
     # Recomputed: each configuration's seeds 0, 1, 2 against 3, 4, 5, in that order.
-    a, b = aa.read(first).clips, aa.read(second).clips
+    a, b = (t[t["experiment"] == "grid"] for t in (aa.read(first).clips, aa.read(second).clips))
+
+    def outcomes(table: pd.DataFrame, objective: str, fraction: float) -> np.ndarray:
+        rows = table[(table["objective"] == objective) & (table["fraction"] == fraction)]
+        return np.stack([per_clip.decode(c) for c in rows.sort_values("seed")["correct"]])
+
     hits = 0
     for r in found:
         _, _, _, objective, fraction, _ = r.config
-
-        def outcomes(table: pd.DataFrame, o: str = objective, f: float = fraction) -> np.ndarray:
-            rows = table[(table["objective"] == o) & (table["fraction"].astype(float) == f)]
-            rows = rows.sort_values("seed")
-            return np.stack([np.array([c == "1" for c in s]) for s in rows["correct"]])
-
-        d = outcomes(a).astype(float) - outcomes(b)
+        d = outcomes(a, objective, fraction).astype(float) - outcomes(b, objective, fraction)
         want = intervals.paired(d)
         assert r.pairs == 3 and r.t == pytest.approx((want.low, want.high))
         hits += want.excludes_zero()
@@ -82,7 +90,8 @@ def test_a_flipped_verdict_and_a_real_difference_fail_the_benchmark(
     assert flipped and f"supported and contradicted: {len(flipped)}" in text
     assert "## Comparisons whose state changed" in text
     # The swapped objectives differ by 20-35 points between the two reports: excluded.
-    found = {r.config[3]: r for r in aa.aa(aa.read(first), aa.read(second)) if r.config[4] == 100}
+    compared, _ = aa.aa(aa.read(first), aa.read(second))
+    found = {r.config[3]: r for r in compared if r.config[0] == "grid" and r.config[4] == 100}
     assert found["supervised"].t_excludes and found["hybrid"].t_excludes
 
 

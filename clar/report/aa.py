@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clar import runs
 from clar.atomic import write_text
 from clar.cli import Parser, run
 from clar.errors import ClarError
@@ -55,7 +56,10 @@ class Report:
 
     @property
     def seeds(self) -> set[int]:
-        return {int(s) for s in pd.to_numeric(self.clips["seed"]).dropna()}
+        """The grid's seeds (the augmentation study keeps its own seed whatever
+        ``grid.seeds`` says)."""
+        grid = self.clips[self.clips["experiment"] == runs.GRID]
+        return {int(s) for s in pd.to_numeric(grid["seed"]).dropna()}
 
 
 def read(folder: Path) -> Report:
@@ -92,12 +96,17 @@ class AA:
         return self.bootstrap is not None and (self.bootstrap[0] > 0 or self.bootstrap[1] < 0)
 
 
-def aa(first: Report, second: Report) -> list[AA]:
-    """Every configuration of both reports, the first report's seeds against the second's."""
+def aa(first: Report, second: Report) -> tuple[list[AA], list[Config]]:
+    """Every configuration of both reports, the first report's seeds against the second's;
+    and the configurations skipped because both ran them with a same seed (the augmentation
+    study's, whose seed ``grid.seeds`` does not change): the same run twice is no A/A."""
     a, b = Correctness(first.clips), Correctness(second.clips)
-    found = []
+    found, skipped = [], []
     for config in sorted(set(a.configs()) & set(b.configs()), key=str):
         runs_a, runs_b = a.seeds(config), b.seeds(config)
+        if set(runs_a) & set(runs_b):
+            skipped.append(config)
+            continue
         rows = [
             runs_a[sa].correct.astype(float) - runs_b[sb].correct
             for sa, sb in zip(sorted(runs_a), sorted(runs_b), strict=False)
@@ -110,7 +119,7 @@ def aa(first: Report, second: Report) -> list[AA]:
         boot = two_level(d) if len(d) > 1 else None
         scaled = (100 * boot[0], 100 * boot[1]) if boot else None
         found.append(AA(config, len(d), interval.diff, (interval.low, interval.high), scaled))
-    return found
+    return found, skipped
 
 
 def states(report: Report) -> dict[tuple[str, str], str]:
@@ -140,7 +149,9 @@ def _name(config: Config) -> str:
     return f"{experiment} {dataset}/{input_}/{objective}/{fraction:g} % ({augs})"
 
 
-def markdown(first: Report, second: Report, found: list[AA], moved: dict) -> str:
+def markdown(
+    first: Report, second: Report, found: list[AA], skipped: list[Config], moved: dict
+) -> str:
     t_hits = sum(r.t_excludes for r in found)
     several = [r for r in found if r.bootstrap is not None]
     boot_hits = sum(r.bootstrap_excludes for r in several)
@@ -155,9 +166,14 @@ def markdown(first: Report, second: Report, found: list[AA], moved: dict) -> str
         f"- the former two-level bootstrap: {_rate(boot_hits, len(several))}\n"
         f"- comparisons of the claims judged in both: {judged}; same state: "
         f"{len(moved['same'])}; between decided and inconclusive: {len(moved['moved'])}; "
-        f"between supported and contradicted: {len(moved['flipped'])}\n\n"
-        "## Configurations\n\n"
+        f"between supported and contradicted: {len(moved['flipped'])}\n"
     )
+    if skipped:
+        text += (
+            f"- not compared: {len(skipped)} configuration(s) run with a same seed in both "
+            "(e.g. the augmentation study, whose seed `grid.seeds` does not change)\n"
+        )
+    text += "\n## Configurations\n\n"
     rows = [
         [
             _name(r.config),
@@ -200,14 +216,14 @@ def main(argv: list[str]) -> int:
             f"{args.second}: seeds {sorted(shared)} are also in {args.first}; an A/A needs "
             "disjoint seeds (e.g. dvc exp run -S 'grid.seeds=[3,4,5]')"
         )
-    found = aa(first, second)
+    found, skipped = aa(first, second)
     if not found:
         raise ClarError(
             f"{args.first}, {args.second}: no configuration of one was run in the other on the "
             "same test clips; compare two reports of the same parameters"
         )
     moved = moves(states(first), states(second))
-    text = markdown(first, second, found, moved)
+    text = markdown(first, second, found, skipped, moved)
     print(text)
     if args.out:
         write_text(args.out, text)
