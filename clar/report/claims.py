@@ -1,6 +1,6 @@
 """The three claims of PAPER.md, split into parts that can be checked, each judged from paired
-95 % intervals (:mod:`clar.report.verdicts`): supported, contradicted, inconclusive, or cannot
-be judged."""
+95 % intervals corrected for the part's number of comparisons (:mod:`clar.report.verdicts`):
+supported, contradicted, mixed, inconclusive, or cannot be judged."""
 
 from __future__ import annotations
 
