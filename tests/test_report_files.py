@@ -110,7 +110,21 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
     run = runs.grid_run("speech", "raw", "supervised", 100.0, 0, ("fade",))
     folder = runs.folder(run, runs.GRID, tmp_path / "runs")
     folder.mkdir(parents=True)
-    runs.write_run_info(folder, {"run": asdict(run), "classes": ["yes", "no"]})
+    # What the run trained with, an override for its objective included (run.json may hold
+    # it unresolved); a run of a seed the parameters do not list must not be counted.
+    train = {
+        "batch_size": 16,
+        "lr": 0.01,
+        "epochs": 3,
+        "per_objective": {"supervised": {"lr": 0.002}},
+    }
+    runs.write_run_info(folder, {"run": asdict(run), "classes": ["yes", "no"], "train": train})
+    other = runs.grid_run("speech", "raw", "supervised", 100.0, 9, ("fade",))
+    runs.folder(other, runs.GRID, tmp_path / "runs").mkdir(parents=True)
+    runs.write_run_info(
+        runs.folder(other, runs.GRID, tmp_path / "runs"),
+        {"run": asdict(other), "classes": ["yes", "no"], "train": train | {"batch_size": 64}},
+    )
     runs.write_evaluation(
         folder,
         {
@@ -177,6 +191,19 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
     assert clips[["objective", "seed", "correct"]].values.tolist() == [["supervised", 0, "1001"]]
     index = (out / files.INDEX).read_text()
     assert "100 % (real 100 %, 4 clips, 1–3/class)" in index
+    trained = json.loads((out / files.RUN_INFO).read_text())["training"]
+    assert trained == [
+        {
+            "experiment": "grid",
+            "dataset": "speech",
+            "objective": "supervised",
+            "batch_size": 16,
+            "lr": 0.002,
+            "epochs": 3,
+            "runs": 1,
+        }
+    ]
+    assert "| grid (E2-E4) | supervised | speech | 16 | 0.002 | 3 | 1 |" in index
 
 
 def _convergence(dataset: str, objective: str, fraction: float, metric: str, seeds: dict) -> list:

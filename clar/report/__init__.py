@@ -26,9 +26,11 @@ from clar.report import (
     e3,
     e4,
     files,
+    forest,
     index,
     per_clip,
     provenance,
+    settings,
 )
 from clar.report.curves import write_curves
 from clar.report.figures import write_figure
@@ -63,16 +65,18 @@ def render(
         files.E4_TABLE: e4.table(data, curves, races),
     }
     written = [write_text(out_dir / name, text) for name, text in tables.items()]
+    found = claims.judge(data, study, compared, races)
     figures = {
+        files.FOREST_FIGURE: forest.figure(found),
         files.E1_FIGURE: e1.figure(data, study),
-        files.E3_FIGURE: e3.figure(data),
+        files.E2_FIGURE: e2.figure(data, compared, claims.corrected_states(found, 2)),
+        files.E3_FIGURE: e3.figure(data, compared),
         files.E4_FIGURE: e4.figure(data, curves),
         files.CONFUSIONS_FIGURE: confusions.figure(confusions.best_confusions(data, run_info)),
     }
     for stem, fig in figures.items():
         written += write_figure(fig, out_dir, stem)
     written.append(write_curves(results, out_dir / files.CURVES))
-    found = claims.judge(data, study, compared, races)
     page = index.page(data, run_info, found, tables)
     written.append(write_text(out_dir / files.INDEX, page))
     return written
@@ -101,6 +105,8 @@ def build(
         "head_selection": params.evaluate.selection,
     }
     info["missing"] = absent
+    # What each run trained with, from its run.json: the front page's settings per objective.
+    info["training"] = settings.collect(runs_dir, params)
     timings = provenance.timings(data, prepared_dir, features_dir, runs_dir)
     with as_a_set(out_dir) as work:
         written = [

@@ -1,11 +1,11 @@
 """The three claims of PAPER.md, split into parts that can be checked, each judged from paired
-95 % intervals (:mod:`clar.report.verdicts`): supported, contradicted, inconclusive, or cannot
-be judged."""
+95 % intervals corrected for the part's number of comparisons (:mod:`clar.report.verdicts`):
+supported, contradicted, mixed, inconclusive, or cannot be judged."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
@@ -15,7 +15,6 @@ from clar.report.comparisons import GridComparisons, grid_comparisons
 from clar.report.e1 import (
     AugmentationStudy,
     augmentation_study,
-    best_pair_state,
     pair_name,
     spread,
     study_keys,
@@ -26,15 +25,27 @@ from clar.report.tables import pct
 from clar.report.verdicts import (
     CONTRADICTED,
     INCONCLUSIVE,
+    MIXED,
     SUPPORTED,
     UNJUDGED,
     Comparison,
+    Judged,
+    corrected,
     overall,
     tally,
 )
 from clar.vocabulary import BEST_PAIR, FULL_FRACTION
 
-__all__ = ["CONTRADICTED", "INCONCLUSIVE", "SUPPORTED", "UNJUDGED", "Claim", "check", "judge"]
+__all__ = [
+    "CONTRADICTED",
+    "INCONCLUSIVE",
+    "MIXED",
+    "SUPPORTED",
+    "UNJUDGED",
+    "Claim",
+    "check",
+    "judge",
+]
 
 
 @dataclass(frozen=True)
@@ -43,9 +54,15 @@ class Claim:
 
     number: int  # the claim's number in PAPER.md
     statement: str
-    verdict: str  # SUPPORTED, CONTRADICTED, INCONCLUSIVE or UNJUDGED
-    detail: str
-    states: tuple[str, ...] = ()  # the verdict of each comparison (or data set) counted
+    verdict: str  # one of verdicts.VERDICTS
+    criterion: str  # what is compared, in one or two sentences
+    judged: tuple[Judged, ...] = ()  # every comparison, with its corrected state
+    why: str = ""  # why the claim cannot be judged at all
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        """The corrected state of each comparison."""
+        return tuple(j.state for j in self.judged)
 
     @property
     def supported(self) -> bool | None:
@@ -55,73 +72,67 @@ class Claim:
     def count(self, state: str) -> int:
         return sum(s == state for s in self.states)
 
+    def counts(self) -> str:
+        """``2 of 9 supported, 0 contradicted, 7 inconclusive``, after the correction."""
+        return tally(self.states, "comparisons")
+
     def sentence(self) -> str:
-        return f"**{self.statement}**: {self.verdict}. {self.detail}"
+        """The one-line verdict: statement, verdict, counts (never the comparisons)."""
+        if not self.judged:
+            return f"**{self.statement}**: {self.verdict} ({self.why})"
+        judged = sum(s != UNJUDGED for s in self.states)
+        holm = f"; Holm-corrected over {judged}" if judged > 1 else ""
+        return f"**{self.statement}**: {self.verdict}; {self.counts()}{holm}"
 
 
 def _from_comparisons(
     number: int,
     statement: str,
     comparisons: Sequence[Comparison],
-    what: str,
     criterion: str,
     missing: str,
 ) -> Claim:
-    """A universal claim over ``comparisons``: each one's interval, state and sample listed."""
+    """A claim over ``comparisons``, Holm-corrected (:mod:`clar.report.verdicts`)."""
     if not comparisons:
-        return Claim(number, statement, UNJUDGED, missing)
-    states = tuple(c.state for c in comparisons)
-    listed = "; ".join(c.sentence() for c in comparisons)
-    detail = f"{tally(states, what)}. {criterion} {listed}."
-    return Claim(number, statement, overall(states), detail, states)
+        return Claim(number, statement, UNJUDGED, criterion, why=missing)
+    judged = corrected(comparisons)
+    return Claim(number, statement, overall([j.state for j in judged]), criterion, judged)
 
 
 def _augmentation_claims(data: Data, study: AugmentationStudy) -> list[Claim]:
     matter = "Augmentations matter: the best augmentation choice beats the worst"
     fade_tm = f"{pair_name(BEST_PAIR).capitalize()} is the best pair"
+    matter_criterion = (
+        "Per data set, the best and the worst cell (singles and pairs) chosen on the "
+        "evaluation head's validation accuracy; their paired test-accuracy difference."
+    )
+    rank_criterion = (
+        f"Per data set, test accuracy of {pair_name(BEST_PAIR)} minus every other measured "
+        "pair; supported only if it beats every one."
+    )
     if not study.matrices:
         why = (
-            "No augmentation-study runs (experiment = `augmentation`) in this run's results; "
-            "the profile may not include E1."
+            "no augmentation-study runs (experiment = `augmentation`) in this run's results; "
+            "the profile may not include E1"
         )
-        return [Claim(1, matter, UNJUDGED, why), Claim(1, fade_tm, UNJUDGED, why)]
+        return [
+            Claim(1, matter, UNJUDGED, matter_criterion, why=why),
+            Claim(1, fade_tm, UNJUDGED, rank_criterion, why=why),
+        ]
     keys = study_keys(study, data.datasets)
     spreads = [spread(data, study, key).comparison for key in keys]
-    matter_claim = _from_comparisons(
-        1,
-        matter,
-        spreads,
-        "data sets",
-        "The best and the worst cell (singles and pairs) are chosen on the evaluation head's "
-        "validation accuracy; the interval is of their paired test-accuracy difference.",
-        "",
-    )
-    states, parts = [], []
+    matter_claim = _from_comparisons(1, matter, spreads, matter_criterion, "")
+    versus: list[Comparison] = []
     for key in keys:
-        versus = {p: c for p, c in versus_best_pair(data, study, key).items() if p[0] != p[1]}
+        others = {p: c for p, c in versus_best_pair(data, study, key).items() if p[0] != p[1]}
         label = study_label(study, key)
-        if not versus:
+        if not others:
             measured = BEST_PAIR in study.matrices[key]
             why = "no other pair measured" if measured else f"{pair_name(BEST_PAIR)} not measured"
-            states.append(UNJUDGED)
-            parts.append(f"{label}: {UNJUDGED} ({why})")
+            versus.append(Comparison(label, None, why))
             continue
-        state = best_pair_state(versus)
-        states.append(state)
-        listed = "; ".join(c.sentence() for c in versus.values())
-        parts.append(
-            f"{label}: {state}, {tally([c.state for c in versus.values()], 'other pairs')} "
-            f"({listed})"
-        )
-    rank_claim = Claim(
-        1,
-        fade_tm,
-        overall(states),
-        f"{tally(states, 'data sets')}. Per data set, supported only if the interval of "
-        f"{pair_name(BEST_PAIR)} minus every other measured pair lies above zero, "
-        "contradicted if any lies below. " + "; ".join(parts) + ".",
-        tuple(states),
-    )
+        versus += [replace(c, name=f"{label}: {c.name}") for c in others.values()]
+    rank_claim = _from_comparisons(1, fade_tm, versus, rank_criterion, "")
     return [matter_claim, rank_claim]
 
 
@@ -130,7 +141,6 @@ def _input_claim(compared: GridComparisons) -> Claim:
         2,
         "Spectrogram input beats raw waveform for supervised, self-supervised and CLAR",
         list(compared.inputs.values()),
-        "(data set, objective) comparisons",
         f"Evaluation-head test accuracy at {pct(FULL_FRACTION)} labels, spectrogram − raw.",
         "No data set has grid runs with both raw and spectrogram input at "
         f"{pct(FULL_FRACTION)} labels; the profile may train one input only.",
@@ -149,7 +159,6 @@ def _label_claims(compared: GridComparisons) -> list[Claim]:
             3,
             "CLAR beats self-supervised pre-training + evaluation head at every label fraction",
             list(compared.vs_self_supervised.values()),
-            "(data set, input, label fraction) comparisons",
             "Evaluation-head test accuracy, CLAR − self-supervised.",
             "No grid configuration has both CLAR (hybrid) and self-supervised "
             "(contrastive) runs; the run may have trained one loss only.",
@@ -158,7 +167,6 @@ def _label_claims(compared: GridComparisons) -> list[Claim]:
             3,
             "CLAR beats supervised training at the lowest label fraction",
             list(lowest.values()),
-            "(data set, input) comparisons",
             "Evaluation-head test accuracy at the lowest label fraction below "
             f"{pct(FULL_FRACTION)} that both were run at, CLAR − supervised.",
             "No data set has both CLAR and supervised grid runs below "
@@ -172,10 +180,8 @@ def _convergence_claim(races: dict[Key, e4.Race]) -> Claim:
         3,
         "CLAR converges faster than the self-supervised model",
         [r.comparison for r in races.values()],
-        "convergence comparisons",
-        "Criterion shared by the two: the area under the held-out-accuracy curve over the "
-        "epochs both ran (mean accuracy over training), CLAR − self-supervised, paired by "
-        "seed, with a t interval over seeds.",
+        "The area under the held-out-accuracy curve over the epochs both ran (mean accuracy "
+        "over training, in points), CLAR − self-supervised, paired by seed.",
         "No convergence runs (experiment = `convergence`) for both CLAR and "
         "the self-supervised model.",
     )
@@ -194,6 +200,11 @@ def judge(
         *_label_claims(compared),
         _convergence_claim(races),
     ]
+
+
+def corrected_states(found: Sequence[Claim], number: int) -> dict[str, str]:
+    """Each comparison of claim ``number``'s parts by name: its state after the correction."""
+    return {j.comparison.name: j.state for c in found if c.number == number for j in c.judged}
 
 
 def check(

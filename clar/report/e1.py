@@ -21,12 +21,20 @@ from matplotlib.patches import Rectangle
 
 from clar.report.aggregate import Data, Key, best, cells, summarise
 from clar.report.comparisons import compare
-from clar.report.figures import panels, placeholder
+from clar.report.figures import panels, placeholder, title
+from clar.report.intervals import PAIRED
 from clar.report.per_clip import Config
 from clar.report.results import ACCURACY, VALID_ACCURACY
 from clar.report.statistics import Stat
 from clar.report.tables import MISSING, cell, md_table
-from clar.report.verdicts import MARKS_LEGEND, Comparison, overall
+from clar.report.verdicts import (
+    CONTRADICTED,
+    INCONCLUSIVE,
+    MARKS,
+    MARKS_LEGEND,
+    SUPPORTED,
+    Comparison,
+)
 from clar.runs import AUGMENTATION
 from clar.vocabulary import AUGMENTATIONS, BEST_PAIR, COMBO_SEPARATOR, join_combo, split_combo
 
@@ -174,12 +182,6 @@ def versus_best_pair(
     }
 
 
-def best_pair_state(comparisons: dict[Pair, Comparison]) -> str:
-    """Supported only if the paper's pair beats every other pair, contradicted if some pair
-    beats it."""
-    return overall([c.state for p, c in comparisons.items() if p[0] != p[1]])
-
-
 # ---- table and figure ---------------------------------------------------------------------------
 
 
@@ -193,10 +195,11 @@ def table(data: Data, study: AugmentationStudy) -> str:
     text += (
         "Contrastive training with each single augmentation (diagonal) and each pair "
         "(off-diagonal, symmetric), scored by the evaluation head on the test split: accuracy "
-        "in %, mean ± sample std over seeds (n seeds). The best cell is in bold. The second "
+        "in %, mean ± sample std over seeds (n seeds). The cell with the best validation "
+        "accuracy (the one claim 1 chooses) is in bold. The second "
         "table per data set lists each cell's validation accuracy (what the best and the worst "
         f"cell are chosen on) and its test difference to {pair_name(BEST_PAIR)} (the paper's "
-        "best pair, and the views of the E2-E4 grid) with a paired 95 % bootstrap interval, "
+        f"best pair, and the views of the E2-E4 grid) with its {PAIRED}, "
         f"in points; {MARKS_LEGEND} (positive: {pair_name(BEST_PAIR)} better).\n"
     )
     if study.skipped:
@@ -206,7 +209,8 @@ def table(data: Data, study: AugmentationStudy) -> str:
         )
     for key in study_keys(study, data.datasets):
         matrix = study.matrices[key]
-        top = best(dict(matrix))
+        # Bold goes where claim 1 looks: the best validation accuracy, never the best test one.
+        top = best(dict(study.valid.get(key, {})))
         rows = [
             [f"**{a}**", *(cell(matrix.get((a, b)), (a, b) in top) for b in study.axis)]
             for a in study.axis
@@ -240,13 +244,28 @@ def table(data: Data, study: AugmentationStudy) -> str:
     return text
 
 
+def _colour_range(grid: np.ndarray, versus: dict[Pair, Comparison]) -> tuple[float, float]:
+    """The colour scale: the cells' range, widened to at least ± the median 95 % interval
+    half-width around their middle, so that cells inside each other's noise look alike."""
+    finite = grid[np.isfinite(grid)]
+    low, high = float(finite.min()), float(finite.max())
+    # Accuracy lives in [0, 100]: the widened scale never leaves it.
+    halves = [(c.interval.high - c.interval.low) / 2 for c in versus.values() if c.interval]
+    if halves:
+        noise = float(np.median(halves))
+        middle = (low + high) / 2
+        low, high = max(0.0, min(low, middle - noise)), min(100.0, max(high, middle + noise))
+    return low, high
+
+
 def figure(data: Data, study: AugmentationStudy) -> Figure:
-    """One heat map per matrix, the best cell (by test accuracy) framed in red."""
+    """One heat map per matrix: the best and the worst cell on validation accuracy (the cells
+    claim 1 compares) framed, each cell marked by its interval against the paper's pair."""
     keys = study_keys(study, data.datasets)
     if not keys:
         return placeholder("E1: no augmentation-study runs in this experiment")
-    size = 1.0 + 0.75 * len(study.axis)
-    fig, axes = panels(len(keys), width=size + 1.6, height=size + 0.4)
+    size = 1.0 + 0.8 * len(study.axis)
+    fig, axes = panels(len(keys), width=size + 1.8, height=size + 0.9)
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
     short = [name.replace("_", " ") for name in study.axis]
     for ax, key in zip(axes, keys, strict=False):
@@ -257,24 +276,57 @@ def figure(data: Data, study: AugmentationStudy) -> Figure:
                 for a in study.axis
             ]
         )
-        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap)
-        finite = grid[np.isfinite(grid)]
-        middle = (finite.min() + finite.max()) / 2
-        for i in range(len(study.axis)):
-            for j in range(len(study.axis)):
-                if np.isfinite(grid[i, j]):
-                    colour = "black" if grid[i, j] > middle else "white"
-                    ax.text(j, i, f"{grid[i, j]:.1f}", ha="center", va="center", color=colour)
-        for a, b in sorted(best(dict(matrix))):
-            i, j = study.axis.index(a), study.axis.index(b)
-            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="red", lw=2))
+        versus = versus_best_pair(data, study, key)
+        vmin, vmax = _colour_range(grid, versus)
+        image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=vmin, vmax=vmax)
+        middle = (vmin + vmax) / 2
+        for i, a in enumerate(study.axis):
+            for j, b in enumerate(study.axis):
+                if not np.isfinite(grid[i, j]):
+                    continue
+                pair = (a, b) if study.axis.index(a) <= study.axis.index(b) else (b, a)
+                compared = versus.get(pair)
+                mark = (
+                    "ref"
+                    if pair == BEST_PAIR
+                    else MARKS.get(compared.state, "")
+                    if compared
+                    else ""
+                )
+                colour = "black" if grid[i, j] > middle else "white"
+                text = f"{grid[i, j]:.1f}\n{mark}"
+                ax.text(j, i, text, ha="center", va="center", color=colour, fontsize="small")
+        chosen = spread(data, study, key)
+        for pair, style in ((chosen.best, "-"), (chosen.worst, "--")):
+            if pair is None:
+                continue
+            i, j = study.axis.index(pair[0]), study.axis.index(pair[1])
+            for r, c in {(i, j), (j, i)}:
+                ax.add_patch(
+                    Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, ec="red", lw=2.2, ls=style)
+                )
         ax.set_xticks(range(len(short)), short, rotation=45, ha="right")
         ax.set_yticks(range(len(short)), short)
+        interval = chosen.comparison.interval
+        verdict = (
+            f"best − worst on test: {interval.cell()} points"
+            if interval
+            else f"best − worst: {chosen.comparison.why}"
+        )
         ax.set_title(
-            f"{study_label(study, key)}{at_labels(data, key[0], study.fraction)}", fontsize="medium"
+            f"{study_label(study, key)}{at_labels(data, key[0], study.fraction)}\n{verdict}",
+            fontsize="medium",
         )
         fig.colorbar(image, ax=ax, label="test accuracy (%)", shrink=0.8)
-    fig.suptitle(
-        "E1: evaluation-head accuracy per augmentation (diagonal: single; grey: not run; red: best)"
+    title(
+        fig,
+        [
+            "E1: evaluation-head test accuracy per augmentation (diagonal: single; grey: not run)",
+            "red frame: best cell on validation accuracy, dashed: worst (the cells claim 1 "
+            f"compares); marks: {pair_name(BEST_PAIR)} − cell, each alone: "
+            f"{MARKS[SUPPORTED]} above zero, {MARKS[CONTRADICTED]} below, "
+            f"{MARKS[INCONCLUSIVE]} includes zero",
+            "colours span at least the median 95 % interval, so cells within the noise look alike",
+        ],
     )
     return fig

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from matplotlib.figure import Figure
+
 from clar.report.aggregate import OBJECTIVES, Data, best, objective_name, ordered
 from clar.report.comparisons import GridComparisons
+from clar.report.figures import STATE_COLOURS, panels, placeholder, title
+from clar.report.intervals import PAIRED
 from clar.report.results import ACCURACY
 from clar.report.tables import MISSING, cell, grid_augmentations, md_table, pct
-from clar.report.verdicts import MARKS_LEGEND
+from clar.report.verdicts import INCONCLUSIVE, MARKS_LEGEND
 from clar.vocabulary import FULL_FRACTION, RAW, SPECTROGRAM
 
 
@@ -24,8 +28,8 @@ def table(data: Data, compared: GridComparisons) -> str:
     text += (
         f"Evaluation-head accuracy on the test split at {pct(FULL_FRACTION)} labels, in %, "
         "mean ± sample std over seeds (n seeds). *spectrogram − raw* is the difference in "
-        "percentage points (positive: spectrogram better) with its paired 95 % bootstrap "
-        "interval (runs paired by seed; seeds, then test clips resampled) and what it rests on; "
+        f"percentage points (positive: spectrogram better) with its {PAIRED} and what it "
+        "rests on; "
         f"{MARKS_LEGEND}. The best objective per input column is in bold.\n"
         + grid_augmentations(data)
     )
@@ -62,3 +66,53 @@ def table(data: Data, compared: GridComparisons) -> str:
         labels = data.fraction_label(dataset, FULL_FRACTION)
         text += f"\n## {dataset}\n\nLabels: {labels}.\n\n" + md_table(header, rows)
     return text
+
+
+def figure(
+    data: Data, compared: GridComparisons, corrected: dict[str, str] | None = None
+) -> Figure:
+    """Per data set, spectrogram − raw for each objective with the 95 % interval the claim is
+    judged on, and the two accuracies under each objective's name. ``corrected`` maps a
+    comparison's name to its state after claim 2's correction (what the colour shows); a
+    comparison absent from it is coloured by its own interval."""
+    corrected = corrected or {}
+    grid = data.grid.get(ACCURACY, {})
+    datasets = [d for d in data.datasets if any(k[0] == d for k in compared.inputs)]
+    if not datasets:
+        return placeholder(f"E2: no data set has both inputs at {pct(FULL_FRACTION)} labels")
+    fig, axes = panels(len(datasets), width=4.6, height=3.6)
+    for ax, dataset in zip(axes, datasets, strict=False):
+        objectives = ordered((k[1] for k in compared.inputs if k[0] == dataset), OBJECTIVES)
+        ticks = []
+        for x, objective in enumerate(objectives):
+            comparison = compared.inputs[(dataset, objective)]
+            raw = grid.get((dataset, RAW, objective, FULL_FRACTION))
+            spec = grid.get((dataset, SPECTROGRAM, objective, FULL_FRACTION))
+            means = f"{100 * raw.mean:.1f} → {100 * spec.mean:.1f} %" if raw and spec else ""
+            ticks.append(f"{objective_name(objective)}\n{means}")
+            interval = comparison.interval
+            if interval is None:
+                ax.text(x, 0, "cannot be\njudged", ha="center", va="center", fontsize="small")
+                continue
+            state = corrected.get(comparison.name, comparison.state)
+            colour = STATE_COLOURS[state]
+            # Hollow: the interval alone excludes zero, the correction over the claim does not.
+            hollow = state == INCONCLUSIVE and interval.excludes_zero()
+            ax.plot([x, x], [interval.low, interval.high], color=colour, lw=2.5)
+            ax.plot(x, interval.diff, "o", color=colour, mfc="white" if hollow else colour, ms=6)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_xticks(range(len(objectives)), ticks, fontsize="small")
+        ax.set_xlim(-0.6, len(objectives) - 0.4)
+        ax.set_ylabel(f"{SPECTROGRAM} − {RAW} (points)")
+        ax.set_title(dataset)
+        ax.grid(axis="y", alpha=0.3)
+    title(
+        fig,
+        [
+            f"E2: spectrogram − raw test accuracy at {pct(FULL_FRACTION)} labels, 95 % "
+            "interval; under each objective: raw → spectrogram",
+            "colour: claim 2's verdict after Holm's correction (green: supported, red: "
+            "contradicted, grey: inconclusive; hollow: the interval alone excludes zero)",
+        ],
+    )
+    return fig

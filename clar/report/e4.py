@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from clar.report.aggregate import OBJECTIVES, Data, Key, objective_name
-from clar.report.figures import OBJECTIVE_COLOURS, panels, placeholder
+from clar.report.figures import OBJECTIVE_COLOURS, mean_half_width, panels, placeholder
 from clar.report.intervals import Interval, over_seeds
 from clar.report.results import CONVERGENCE, HELDOUT_ACCURACY
 from clar.report.statistics import Stat
@@ -265,13 +265,22 @@ def figure(data: Data, curves: dict[Key, Curve]) -> Figure:
             (line,) = ax.plot(c.epochs, 100 * c.mean, style, color=colour, marker=".", label=label)
             handles.setdefault(label, line)
             if len(c.seeds) > 1:
-                low, high = np.nanmin(c.values, axis=0), np.nanmax(c.values, axis=0)
-                ax.fill_between(c.epochs, 100 * low, 100 * high, color=colour, alpha=0.15, lw=0)
+                found = c.stats
+                half = mean_half_width(
+                    np.array([100 * s.std for s in found]), np.array([s.n for s in found])
+                )
+                mean = 100 * c.mean
+                # Three seeds give wide t intervals: kept inside the possible accuracies.
+                low, high = np.clip(mean - half, 0, 100), np.clip(mean + half, 0, 100)
+                ax.fill_between(c.epochs, low, high, color=colour, alpha=0.12, lw=0)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel("held-out accuracy (%)")
         ax.set_title(f"{dataset}, {input_} input")
         ax.grid(alpha=0.3)
     fig.legend(handles.values(), handles.keys(), loc="outside lower center", ncols=3)
-    fig.suptitle("E4: held-out accuracy during training (line: seed mean; band: range over seeds)")
+    fig.suptitle(
+        "E4: held-out accuracy during training (line: seed mean; band: its 95 % t interval); "
+        "the verdict compares areas (forest plot)"
+    )
     return fig

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,13 +11,17 @@ import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from scipy import stats
 
 from clar.atomic import write_atomic
 from clar.report.files import FIGURE_FORMATS, PNG, SVG, figure_file
-from clar.report.statistics import Stat
+from clar.report.intervals import CONFIDENCE
+from clar.report.verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED
 from clar.vocabulary import CONTRASTIVE, HYBRID, RAW, SPECTROGRAM, SUPERVISED
 
 OBJECTIVE_COLOURS = {SUPERVISED: "tab:blue", CONTRASTIVE: "tab:orange", HYBRID: "tab:green"}
+# A verdict's colour, the same in every figure.
+STATE_COLOURS = {SUPPORTED: "tab:green", CONTRADICTED: "tab:red", INCONCLUSIVE: "tab:grey"}
 INPUT_STYLES = {SPECTROGRAM: "-", RAW: "--"}
 OTHER_INPUT_STYLE = ":"
 # A configuration run at one fraction only is a lone marker: its shape must tell the input too.
@@ -39,6 +44,15 @@ def panels(n: int, width: float = 4.8, height: float = 3.8) -> tuple[Figure, lis
     return fig, axes[:n]
 
 
+def title(fig: Figure, lines: Sequence[str]) -> None:
+    """The figure's title, each of ``lines`` wrapped to the figure's width: a title wider than
+    a one-panel figure would widen the saved image and shrink the panel."""
+    # About twelve characters of the medium font per inch of figure.
+    width = max(40, int(12 * fig.get_figwidth()))
+    text = "\n".join(textwrap.fill(line, width) for line in lines)
+    fig.suptitle(text, fontsize="medium")
+
+
 def placeholder(message: str) -> Figure:
     """A figure that says what is missing: dvc.yaml declares fixed figure files."""
     fig = Figure(figsize=(6, 1.5))
@@ -46,26 +60,13 @@ def placeholder(message: str) -> Figure:
     return fig
 
 
-def mean_with_band(
-    ax: Axes,
-    x: np.ndarray,
-    stats: Sequence[Stat],
-    objective: str,
-    input_: str,
-    label: str,
-    **style: object,
-) -> None:
-    """The seed means in % against ``x``, in the objective's colour and the input's line style,
-    with a band of ± one std where some point has several seeds."""
-    colour = OBJECTIVE_COLOURS.get(objective)
-    mean = np.array([100 * s.mean for s in stats])
-    ax.plot(
-        x, mean, INPUT_STYLES.get(input_, OTHER_INPUT_STYLE), color=colour, label=label, **style
-    )
-    if any(s.n > 1 for s in stats):
-        # A single seed has no spread (its std is NaN): no band there.
-        std = np.nan_to_num(np.array([100 * s.std if s.n > 1 else 0.0 for s in stats]))
-        ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.15, lw=0)
+def mean_half_width(std: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Half the 95 % t interval of a seed mean: the interval the report's verdicts use, not
+    one standard deviation (0 where there is one seed: no spread to show)."""
+    n = np.asarray(n, dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, np.maximum(n - 1, 1)) * std / np.sqrt(n)
+    return np.where(n > 1, np.nan_to_num(half), 0.0)
 
 
 def write_figure(fig: Figure, out_dir: Path, stem: str) -> list[Path]:

@@ -22,10 +22,13 @@ TABLES = (E1_TABLE, E2_TABLE, E3_TABLE, E4_TABLE)
 
 # A figure is named by its stem and written once per format: a PNG to look at, an SVG to zoom.
 E1_FIGURE = "e1_heatmaps"
+E2_FIGURE = "e2_raw_vs_spectrogram"
 E3_FIGURE = "e3_label_fractions"
 E4_FIGURE = "e4_convergence"
 CONFUSIONS_FIGURE = "confusions"
-FIGURE_STEMS = (E1_FIGURE, E3_FIGURE, E4_FIGURE, CONFUSIONS_FIGURE)
+# Every comparison of every claim with its interval, the front page's one picture.
+FOREST_FIGURE = "forest"
+FIGURE_STEMS = (FOREST_FIGURE, E1_FIGURE, E2_FIGURE, E3_FIGURE, E4_FIGURE, CONFUSIONS_FIGURE)
 PNG = "png"
 SVG = "svg"
 FIGURE_FORMATS = (PNG, SVG)
@@ -54,6 +57,7 @@ METRICS = (SUMMARY, TIMINGS)
 PLOTS = tuple(figure_file(stem, PNG) for stem in FIGURE_STEMS)
 OUTS = tuple(name for name in ALL if name not in (*METRICS, *PLOTS))
 # Committed to git rather than cached (``cache: false``), so that on a fresh clone ``dvc metrics
-# diff`` compares an experiment against main: the headline metrics and the PNGs. The curves
-# folder stays cached: DVC's run-cache cannot restore a stage with an uncached folder output.
-COMMITTED = (*METRICS, *PLOTS)
+# diff`` compares an experiment against main and a visitor reads the front page with its
+# figures: the headline metrics, the PNGs and index.md. The curves folder stays cached: DVC's
+# run-cache cannot restore a stage with an uncached folder output (uncached files it can).
+COMMITTED = (*METRICS, *PLOTS, INDEX)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from clar.data.catalog import DATASETS
-from clar.report import files
+from clar.report import files, settings
 from clar.report.aggregate import Data, ordered
 from clar.report.claims import Claim
-from clar.report.intervals import BOOTSTRAP_SEED, RESAMPLES
+from clar.report.intervals import BOOTSTRAP_SEED, RESAMPLES, signed
 from clar.report.tables import MISSING, md_table
-from clar.report.verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED, UNJUDGED
+from clar.report.verdicts import (
+    ALPHA,
+    CONTRADICTED,
+    INCONCLUSIVE,
+    MIXED,
+    STATES,
+    SUPPORTED,
+    UNJUDGED,
+)
 from clar.vocabulary import SPLITS
 
 # The embedded data sets are generated stand-ins; the front page must never let them pass for
@@ -22,10 +31,10 @@ CLAIM_TITLES = {
     2: "Claim 2: spectrogram input beats raw waveform (E2)",
     3: "Claim 3: CLAR beats self-supervised and, with few labels, supervised training (E3, E4)",
 }
-# One section per experiment: (title, its table, its figure's stem or None).
+# One section per experiment: (title, its table, its figure's stem).
 SECTIONS = (
     ("E1: augmentation study", files.E1_TABLE, files.E1_FIGURE),
-    ("E2: raw waveform vs spectrogram", files.E2_TABLE, None),
+    ("E2: raw waveform vs spectrogram", files.E2_TABLE, files.E2_FIGURE),
     ("E3: label fractions", files.E3_TABLE, files.E3_FIGURE),
     ("E4: convergence", files.E4_TABLE, files.E4_FIGURE),
 )
@@ -114,30 +123,117 @@ def _what_ran(data: Data, run_info: dict) -> str:
     return text
 
 
-def _claims_section(found: Sequence[Claim]) -> str:
-    text = "## Claims of the paper, as measured here\n\n"
-    text += (
-        "Each claim of PAPER.md is split into the parts that can be checked, and each part is "
-        "judged from paired 95 % intervals of the difference it is about, in percentage "
-        "points. A comparison is "
-        f"*{SUPPORTED}* when its interval lies above zero in the claimed direction, "
-        f"*{CONTRADICTED}* when it lies below zero, *{INCONCLUSIVE}* when it includes zero, "
-        f"and *{UNJUDGED}* when the run lacks the data. A part made of several comparisons is "
-        "supported only if every one is, contradicted if any one is, inconclusive otherwise; "
-        "the counts are given. Intervals are per comparison, not adjusted for how many there "
-        "are.\n\n"
-        "Test-accuracy differences pair the two runs of each seed (the same seed means the "
-        "same labelled subset and the same test clips) and bootstrap them: over the test clips "
-        "with one seed; with several, seeds are resampled, then clips (one clip resample shared "
-        f"by the seeds of a replicate). {RESAMPLES} resamples, percentile interval, generator "
-        f"seeded with {BOOTSTRAP_SEED} so every render gives the same intervals. Convergence "
-        "compares areas under the held-out-accuracy curves per seed, with a t interval over "
-        "seeds. Each comparison states what it rests on (seeds × test clips).\n"
+def banner(data: Data, run_info: dict) -> str:
+    """The first lines: which data the verdicts are about (from the data sets' kinds), the
+    profile and the seeds."""
+    infos = run_info.get("datasets", {})
+    names = ordered([*infos, *data.datasets], list(infos))
+    generated = [n for n in names if infos.get(n, {}).get("embedded")]
+    real = [n for n in names if n in infos and not infos[n].get("embedded")]
+    unknown = [n for n in names if n not in infos]
+
+    def stand_ins(found: list[str]) -> str:
+        return ", ".join(f"{n} (for {STAND_INS[n]})" if n in STAND_INS else n for n in found)
+
+    if generated and not real and not unknown:
+        what = (
+            "**generated stand-ins, not the real corpora**: "
+            f"{stand_ins(generated)}. The verdicts say what the methods do on these generated "
+            "clips, not on real audio"
+        )
+    elif real and not generated and not unknown:
+        what = f"**real data**: {', '.join(real)}"
+    elif names:
+        parts = []
+        if generated:
+            parts.append(f"generated stand-ins: {stand_ins(generated)}")
+        if real:
+            parts.append(f"real data: {', '.join(real)}")
+        if unknown:
+            parts.append(f"not described in run_info.json: {', '.join(unknown)}")
+        what = "**" + "; ".join(parts) + "**"
+    else:
+        what = "**no data set** in this run"
+    seeds = run_info.get("seeds") or sorted({int(s) for s in data.df["seed"].dropna()})
+    return (
+        f"> Data: {what}.\n>\n> Profile `{run_info.get('profile', 'unknown')}`; seeds "
+        f"{', '.join(str(s) for s in seeds) or 'none'}; revision "
+        f"`{run_info.get('git_rev', 'unknown')}`.\n"
     )
+
+
+def _how_judged() -> str:
+    return (
+        "How a verdict is reached:\n\n"
+        "- each part of a claim rests on paired differences in percentage points: the two "
+        "runs of a seed share the labelled subset and the test clips;\n"
+        "- with several seeds, the 95 % interval is a Student t interval over the per-seed "
+        'differences (why: [README](../README.md), "Intervals"); with one seed, a bootstrap '
+        f"over test clips ({RESAMPLES} resamples, seed {BOOTSTRAP_SEED}): clip noise only;\n"
+        "- within a part, a comparison is decided only if its interval excludes zero and its "
+        f"p-value, Holm-corrected for the part's number of comparisons, is below {ALPHA:.2f};\n"
+        f"- a part is *{SUPPORTED}* if every comparison is decided for it, *{CONTRADICTED}* "
+        f"if some are decided against and none for, *{MIXED}* if some each way, "
+        f"*{INCONCLUSIVE}* otherwise, *{UNJUDGED}* without the data.\n"
+    )
+
+
+def _summary_table(found: Sequence[Claim]) -> str:
+    rows = []
+    for claim in found:
+        counts = [str(claim.count(s)) if claim.judged else MISSING for s in (*STATES, UNJUDGED)]
+        rows.append([str(claim.number), claim.statement, f"**{claim.verdict}**", *counts])
+    header = ["claim", "part", "verdict", *STATES, UNJUDGED]
+    return md_table(header, rows)
+
+
+def _p_value(p: float) -> str:
+    if math.isnan(p):
+        return MISSING
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def claim_table(claim: Claim) -> str:
+    """One row per comparison: difference, interval, sample, Holm-adjusted p, state."""
+    rows = []
+    for judged in claim.judged:
+        c, interval = judged.comparison, judged.comparison.interval
+        if interval is None:
+            rows.append([c.name, MISSING, MISSING, MISSING, MISSING, f"{UNJUDGED} ({c.why})"])
+            continue
+        rows.append(
+            [
+                c.name,
+                signed(interval.diff),
+                f"{signed(interval.low)} to {signed(interval.high)}",
+                interval.sample(),
+                _p_value(judged.adjusted_p),
+                judged.state,
+            ]
+        )
+    unit = claim.judged[0].comparison.unit if claim.judged else "points"
+    header = ["comparison", f"difference ({unit})", "95 % CI", "n", "p (Holm)", "state"]
+    return md_table(header, rows)
+
+
+def _claims_section(found: Sequence[Claim]) -> str:
+    text = "## Claims in detail\n"
     for number, title in CLAIM_TITLES.items():
-        text += f"\n### {title}\n\n"
-        text += "".join(f"- {c.sentence()}\n" for c in found if c.number == number)
+        text += f"\n### {title}\n"
+        for claim in (c for c in found if c.number == number):
+            text += f"\n{claim.sentence()}.\n\nMeasured: {claim.criterion}\n"
+            if claim.judged:
+                text += "\n" + claim_table(claim)
     return text
+
+
+def _settings_section(run_info: dict) -> str:
+    return (
+        "## Training settings per objective\n\n"
+        "What each objective trained at, read from every run's run.json (what it really "
+        "trained with): a comparison of two objectives is as fair as these settings.\n\n"
+        + settings.table(run_info.get("training", []), list(run_info.get("datasets", {})))
+    )
 
 
 def _demote(markdown: str) -> str:
@@ -156,21 +252,21 @@ def _figure_links(stem: str, alt: str) -> str:
 
 def page(data: Data, run_info: dict, found: Sequence[Claim], tables: dict[str, str]) -> str:
     """index.md; ``tables`` maps each table's file name to its markdown."""
-    text = "# CLAR reproduction: results\n\n"
+    text = "# CLAR reproduction: results\n\n" + banner(data, run_info)
+    text += "\n## Verdicts\n\n" + _summary_table(found) + "\n" + _how_judged() + "\n"
+    text += _figure_links(files.FOREST_FIGURE, "every comparison's 95 % interval") + "\n"
+    text += _settings_section(run_info) + "\n" + _claims_section(found) + "\n"
     text += (
-        f"Every number and figure on this page is derived from [{files.RESULTS}]({files.RESULTS}) "
-        f"(one row per run and metric) and [{files.PER_CLIP}]({files.PER_CLIP}) (which test "
-        "clips each evaluation got right); cells are mean ± sample std over seeds with the "
-        "number of seeds n, in %; differences carry paired 95 % intervals.\n\n"
+        f"## Sources\n\nEvery number and figure on this page is derived from "
+        f"[{files.RESULTS}]({files.RESULTS}) (one row per run and metric) and "
+        f"[{files.PER_CLIP}]({files.PER_CLIP}) (which test clips each evaluation got right); "
+        "table cells are mean ± sample std over seeds with the number of seeds n, in %.\n\n"
     )
-    text += _what_ran(data, run_info) + "\n" + _claims_section(found)
+    text += _what_ran(data, run_info)
     for title, table, figure in SECTIONS:
         text += f"\n## {title}\n\nTable: [{table}]({table})"
-        if figure is None:
-            text += "\n\n"
-        else:
-            png = files.figure_file(figure, files.PNG)
-            text += f"; figure: [{png}]({png})\n\n" + _figure_links(figure, title) + "\n"
+        png = files.figure_file(figure, files.PNG)
+        text += f"; figure: [{png}]({png})\n\n" + _figure_links(figure, title) + "\n"
         text += _demote(_without_title(tables[table])) + "\n"
     text += "\n## Confusion matrices\n\n"
     text += _figure_links(files.CONFUSIONS_FIGURE, "confusion matrices")

@@ -104,6 +104,10 @@ class Correctness:
     def __bool__(self) -> bool:
         return bool(self._runs)
 
+    def configs(self) -> list[Config]:
+        """Every configuration with at least one evaluation."""
+        return list(self._runs)
+
     def seeds(self, config: Config) -> dict[int, Outcomes]:
         return self._runs.get(tuple(config), {})
 
