@@ -12,15 +12,20 @@ The paper's text says 16 ms windows; a 256-point FFT has 129 bins 62.5 Hz apart,
 for 128 bands from 40 Hz (most low bands would be empty), so ``window_ms`` is a parameter and
 the default is the code's. Features are computed on the fly, after augmentation, on whatever
 device the batch is on; :class:`TimeFrequency` holds the filterbanks as buffers.
+
+The window and filterbanks are computed in float64 and rounded once to float32, so they are the
+same bits on every CPU (torchaudio's float32 mel filterbank is not: its pow and log take
+different SIMD paths). A float64 waveform is analysed in float64 throughout, which is how the
+stored features are made (:mod:`clar.data.feature_store`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import torch
-import torchaudio.functional as AF
 from torch import Tensor, nn
 
 from clar.precision import full
@@ -65,6 +70,23 @@ def nearest_bins(n_freqs: int, f_min: float, f_max: float, n_bins: int, sample_r
     return torch.round(centres / spacing).long().clamp(max=n_freqs - 1)
 
 
+def mel_fbanks(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int) -> Tensor:
+    """HTK mel triangles without normalisation, torchaudio's ``melscale_fbanks(..., norm=None,
+    mel_scale="htk")`` computed in float64: ``[n_freqs, n_mels]`` float64."""
+
+    def to_mel(hz: float) -> float:
+        return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+    freqs = torch.linspace(0.0, float(sample_rate // 2), n_freqs, dtype=torch.float64)
+    mels = torch.linspace(to_mel(f_min), to_mel(f_max), n_mels + 2, dtype=torch.float64)
+    points = 700.0 * (10.0 ** (mels / 2595.0) - 1.0)
+    width = points[1:] - points[:-1]
+    slopes = points[None, :] - freqs[:, None]
+    down = -slopes[:, :-2] / width[:-1]
+    up = slopes[:, 2:] / width[1:]
+    return torch.clamp(torch.minimum(down, up), min=0.0)
+
+
 def power_to_db(power: Tensor) -> Tensor:
     """``10*log10(max(power, AMIN))``, elementwise."""
     return 10.0 * torch.log10(torch.clamp(power, min=AMIN))
@@ -90,12 +112,15 @@ def time_frequency(
         phase_bins: ``[F]`` FFT bins whose phase the ``phase`` channel keeps.
 
     Returns:
-        ``[B, C, F, frames]`` float32 with ``frames = T // hop + 1`` (centred frames).
+        ``[B, C, F, frames]`` with ``frames = T // hop + 1`` (centred frames): float64 for a
+        float64 waveform (window and filterbanks are then cast to it), float32 otherwise.
     """
     # The STFT runs in float32 even under bf16 autocast: log-power needs the dynamic range.
     with torch.autocast(device_type=waveform.device.type, enabled=False):
+        dtype = torch.promote_types(waveform.dtype, torch.float32)
+        window, log_fbanks, mel_fbanks = (t.to(dtype) for t in (window, log_fbanks, mel_fbanks))
         spec = torch.stft(
-            full(waveform),
+            waveform.to(dtype),
             n_fft=window.numel(),
             hop_length=hop,
             window=window,
@@ -139,7 +164,9 @@ class TimeFrequency(nn.Module):
         n_freqs = n_fft // 2 + 1
         self.hop = round(sample_rate * hop_ms / 1000)
         self.channels = tuple(channels)
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.register_buffer(
+            "window", torch.hann_window(n_fft, dtype=torch.float64).float(), persistent=False
+        )
         self.register_buffer(
             "log_fbanks",
             log_frequency_fbanks(n_freqs, f_min, f_max, n_bins, sample_rate),
@@ -147,9 +174,7 @@ class TimeFrequency(nn.Module):
         )
         self.register_buffer(
             "mel_fbanks",
-            AF.melscale_fbanks(
-                n_freqs, f_min, f_max, n_bins, sample_rate, norm=None, mel_scale="htk"
-            ),
+            mel_fbanks(n_freqs, f_min, f_max, n_bins, sample_rate).float(),
             persistent=False,
         )
         self.register_buffer(

@@ -108,3 +108,38 @@ def test_channel_selection_and_batch_independence(float64):
     assert both.shape[:2] == (4, 2) and both.dtype == torch.float64
     alone = TimeFrequency(channels=("log_mel",))(clips[2:3])
     torch.testing.assert_close(both[2:3, :1], alone, atol=1e-9, rtol=0)
+
+
+def test_float64_waveform_is_analysed_in_float64():
+    """The stored features' path: a float64 clip, analysed with the module's own window and
+    filterbanks, matches numpy's float64 computation to ~1e-10 dB (a float32 step anywhere
+    would leave ~1e-5 dB, as the float32 path does)."""
+    rng = np.random.default_rng(1)
+    clip = 0.2 * rng.standard_normal(RATE // 2)
+    module = TimeFrequency(RATE)
+    got = module(torch.from_numpy(clip)[None]).numpy()[0]
+    assert got.dtype == np.float64
+
+    window = module.window.double().numpy()
+    padded = np.pad(clip, 1024, mode="reflect")
+    starts = range(0, len(padded) - 2048 + 1, 128)
+    spec = np.fft.rfft(np.stack([padded[s : s + 2048] * window for s in starts], axis=1), axis=0)
+    power = np.abs(spec) ** 2
+    log_stft = to_db(module.log_fbanks.double().numpy().T @ power)
+    log_mel = to_db(module.mel_fbanks.double().numpy().T @ power)
+    phase = np.angle(spec[module.phase_bins.numpy()])
+    np.testing.assert_allclose(got[0], log_stft, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(got[2], log_mel, atol=1e-9, rtol=0)
+    np.testing.assert_allclose(np.angle(np.exp(1j * (got[1] - phase))), 0.0, atol=1e-9)
+
+
+def test_mel_filterbank_is_torchaudios_in_float64():
+    import torchaudio.functional as AF
+
+    from clar.features import mel_fbanks
+
+    ours = mel_fbanks(1025, 40.0, 8000.0, 128, RATE)
+    theirs = AF.melscale_fbanks(1025, 40.0, 8000.0, 128, RATE, norm=None, mel_scale="htk")
+    assert ours.dtype == torch.float64
+    # torchaudio computes in float32: mel points near 8 kHz carry ~1e-5 of rounding.
+    torch.testing.assert_close(ours.float(), theirs, atol=5e-5, rtol=0)

@@ -4,7 +4,7 @@ Three kinds mirror the paper's three domains: ``speech`` (the 10 Speech Commands
 a small formant synthesiser), ``music`` (single notes of General MIDI instruments in NSynth's 11
 families) and ``environment`` (10 procedurally synthesised environmental sounds). Each generator
 module exposes ``CLASSES``, ``CLIP_SECONDS`` and ``synthesize(label, rng, clip_seconds) ->
-float32 (n,)``.
+float64 (n,)``; :func:`render_pcm` rounds that once, to the int16 the WAV file holds.
 
 The DSP helpers the generators share are in :mod:`clar.data.embedded.dsp`; the generator modules
 are imported lazily so that, e.g., generating speech never parses the music SoundFont.
@@ -23,7 +23,7 @@ from types import ModuleType
 import numpy as np
 
 from clar.atomic import temporary
-from clar.data.embedded.dsp import SAMPLE_RATE, fit_length
+from clar.data.embedded.dsp import PCM_FULL_SCALE, SAMPLE_RATE, fit_length, to_pcm
 from clar.data.item import Item
 from clar.errors import ClarError
 from clar.vocabulary import SPLITS
@@ -66,10 +66,12 @@ def clip_rng(kind: str, seed: int, split: str, label: str, index: int) -> np.ran
     return np.random.default_rng(np.random.SeedSequence(int.from_bytes(digest[:16], "little")))
 
 
-def render_clip(
+def render_pcm(
     kind: str, seed: int, split: str, label: str, index: int, clip_seconds: float | None = None
 ) -> np.ndarray:
-    """Clip `index` of class `label` in `split`: float32 (round(clip_seconds * 16000),)."""
+    """Clip `index` of class `label` in `split` as written to its WAV file: int16
+    (round(clip_seconds * 16000),), the same on every x86-64 CPU (see
+    :mod:`clar.data.embedded.dsp`)."""
     module = _module(kind)
     if label not in module.CLASSES:
         raise ClarError(
@@ -77,7 +79,15 @@ def render_clip(
         )
     seconds = float(module.CLIP_SECONDS if clip_seconds is None else clip_seconds)
     audio = module.synthesize(label, clip_rng(kind, seed, split, label, index), seconds)
-    return fit_length(np.asarray(audio, dtype=np.float32), round(seconds * SAMPLE_RATE))
+    return to_pcm(fit_length(np.asarray(audio, dtype=np.float64), round(seconds * SAMPLE_RATE)))
+
+
+def render_clip(
+    kind: str, seed: int, split: str, label: str, index: int, clip_seconds: float | None = None
+) -> np.ndarray:
+    """:func:`render_pcm` as float32 in [-1, 1], as soundfile reads the WAV file back."""
+    pcm = render_pcm(kind, seed, split, label, index, clip_seconds)
+    return pcm.astype(np.float32) / np.float32(PCM_FULL_SCALE + 1.0)
 
 
 def _check_counts(clips_per_class: Mapping[str, int]) -> dict[str, int]:
@@ -132,10 +142,11 @@ def generate(
         for split, label, index in progress_bar(
             jobs, desc=f"generate {kind}", unit="clip", disable=not progress
         ):
-            audio = render_clip(kind, seed, split, label, index, clip_seconds)
+            pcm = render_pcm(kind, seed, split, label, index, clip_seconds)
             rel = Path(split, label, f"{label}_{index:04d}.wav")
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
-            sf.write(tmp / rel, audio, SAMPLE_RATE, subtype="PCM_16")
+            # int16 in, PCM-16 out: soundfile writes the samples unchanged.
+            sf.write(tmp / rel, pcm, SAMPLE_RATE, subtype="PCM_16")
             rows.append((rel.as_posix(), label, split))
         with open(tmp / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle, lineterminator="\n")

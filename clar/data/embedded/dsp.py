@@ -1,4 +1,12 @@
-"""The small DSP helpers the generators share. Arrays are float32/float64 mono, shape (n,)."""
+"""The small DSP helpers the generators share. Arrays are float64 mono, shape (n,).
+
+A generated clip must have the same bytes on every x86-64 CPU, so synthesis stays in float64
+from start to end and is rounded once, to int16 (:func:`to_pcm`). numpy's exp, log and power
+(and the BLAS dot product behind ``np.convolve``) take different SIMD paths on AVX2 and AVX-512
+machines and can differ in the last bit; in float64 that is ~1e-16 of full scale, which moves an
+int16 sample only when it lies that close to a rounding boundary. A float32 step in between
+would round at ~6e-8 instead, and turned those last-bit differences into different clips.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +17,7 @@ import numpy as np
 from clar import noise
 
 SAMPLE_RATE = 16000
+PCM_FULL_SCALE = 32767.0
 
 
 def fit_length(x: np.ndarray, n: int) -> np.ndarray:
@@ -20,7 +29,7 @@ def fit_length(x: np.ndarray, n: int) -> np.ndarray:
 
 def place(x: np.ndarray, n: int, offset: int) -> np.ndarray:
     """x put at sample `offset` of a silent (n,) buffer, cut where it runs past the end."""
-    out = np.zeros(n, dtype=np.float32)
+    out = np.zeros(n)
     offset = max(0, int(offset))
     if offset < n:
         seg = x[: n - offset]
@@ -34,7 +43,7 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     x: (n,) -> (round(n * rate_out / rate_in),).
     """
     if rate_in == rate_out:
-        return x.astype(np.float32)
+        return x.astype(np.float64)
     n_out = round(len(x) * rate_out / rate_in)
     pad = len(x) // 8 + 64
     padded = np.pad(x.astype(np.float64), (0, pad))
@@ -42,20 +51,20 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     spectrum = np.fft.rfft(padded)
     keep = min(len(spectrum), m_out // 2 + 1)
     y = np.fft.irfft(spectrum[:keep], n=m_out) * (m_out / len(padded))
-    return y[:n_out].astype(np.float32)
+    return y[:n_out]
 
 
 def coloured_noise(rng: np.random.Generator, n: int, exponent: float = 0.0) -> np.ndarray:
-    """(n,) float32 noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit
+    """(n,) noise with power spectrum ~ 1/f**exponent (0 white, 1 pink, 2 brown), unit
     RMS, drawn from ``rng`` (see :func:`clar.noise.coloured_noise`)."""
-    return noise.coloured_noise(rng.standard_normal(n), exponent, SAMPLE_RATE).astype(np.float32)
+    return noise.coloured_noise(rng.standard_normal(n), exponent, SAMPLE_RATE)
 
 
 def spectral_filter(x: np.ndarray, response: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
     """Zero-phase filtering: multiply the spectrum by response(frequencies in Hz). x: (n,)."""
     spectrum = np.fft.rfft(x)
     spectrum *= response(np.fft.rfftfreq(len(x), 1.0 / SAMPLE_RATE))
-    return np.fft.irfft(spectrum, n=len(x)).astype(np.float32)
+    return np.fft.irfft(spectrum, n=len(x))
 
 
 def shaped_noise(
@@ -81,7 +90,7 @@ def shaped_noise(
     spec *= gain(times, freqs)
     out = np.zeros(len(noise))
     np.add.at(out, idx, np.fft.irfft(spec, n=n_fft, axis=1))
-    return (out[n_fft : n_fft + n] / (2.0 * n_fft / (4 * hop))).astype(np.float32)
+    return out[n_fft : n_fft + n] / (2.0 * n_fft / (4 * hop))
 
 
 def bandpass(x: np.ndarray, low: float, high: float, order: float = 2.0) -> np.ndarray:
@@ -110,7 +119,7 @@ def add_noise(x: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndar
         return x
     active = x[np.abs(x) > peak * 0.01]
     background = coloured_noise(rng, len(x), float(rng.uniform(0.0, 2.0)))
-    return (x + background * rms(active) * 10.0 ** (-snr_db / 20.0)).astype(np.float32)
+    return x + background * rms(active) * 10.0 ** (-snr_db / 20.0)
 
 
 def random_eq(x: np.ndarray, rng: np.random.Generator, max_tilt_db: float = 6.0) -> np.ndarray:
@@ -129,9 +138,32 @@ def random_eq(x: np.ndarray, rng: np.random.Generator, max_tilt_db: float = 6.0)
 def normalise(
     x: np.ndarray, rng: np.random.Generator, low_db: float = -18.0, high_db: float = -1.0
 ) -> np.ndarray:
-    """Scale to a random peak level in [low_db, high_db] dBFS; float32 with peak <= 1."""
+    """Scale to a random peak level in [low_db, high_db] dBFS; peak <= 1."""
     peak = float(np.max(np.abs(x))) if len(x) else 0.0
     if not peak > 0:
-        return x.astype(np.float32)
+        return x.astype(np.float64)
     target = 10.0 ** (float(rng.uniform(low_db, high_db)) / 20.0)
-    return np.clip(x * (target / peak), -1.0, 1.0).astype(np.float32)
+    return np.clip(x * (target / peak), -1.0, 1.0)
+
+
+def convolve_same(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``np.convolve(x, kernel, mode="same")`` along axis 0 of x, as one multiply and one add
+    per tap in a fixed order. np.convolve runs on the BLAS dot product, whose summation order
+    (so its last bit) depends on the CPU's kernel; a smoothed plateau then lands on either side
+    of a threshold. x: (n, ...) -> (max(n, len(kernel)), ...)."""
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    n, m = len(x), len(kernel)
+    full = np.zeros((n + m - 1, *x.shape[1:]))
+    for k, tap in enumerate(kernel):
+        full[k : k + n] += tap * x
+    start = (min(n, m) - 1) // 2
+    return full[start : start + max(n, m)]
+
+
+def to_pcm(x: np.ndarray) -> np.ndarray:
+    """The one rounding of a generated clip: float in [-1, 1] -> int16 at 32767 per unit (as
+    libsndfile writes floats to PCM-16). Clipping, scaling and rounding to nearest even are
+    exact IEEE operations, the same on every CPU. x: (n,) -> (n,) int16."""
+    scaled = np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0) * PCM_FULL_SCALE
+    return np.rint(scaled).astype(np.int16)

@@ -18,6 +18,7 @@ from clar.data.embedded.dsp import (
     add_noise,
     bandpass,
     coloured_noise,
+    convolve_same,
     normalise,
     random_eq,
     rms,
@@ -41,11 +42,11 @@ def _smooth_random(rng: np.random.Generator, n: int, rate_hz: float) -> np.ndarr
     i = np.minimum(np.floor(x).astype(int), knots - 2)
     frac = x - i
     w = 0.5 - 0.5 * np.cos(np.pi * frac)
-    return (values[i] * (1 - w) + values[i + 1] * w).astype(np.float32)
+    return values[i] * (1 - w) + values[i + 1] * w
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
-    return (x / (rms(x) + 1e-12)).astype(np.float32)
+    return x / (rms(x) + 1e-12)
 
 
 def _events(rng: np.random.Generator, n: int, rate_hz: float) -> np.ndarray:
@@ -62,9 +63,7 @@ def _add_at(out: np.ndarray, at: int, x: np.ndarray) -> None:
 
 def _damped(rng: np.random.Generator, freq: float, decay_s: float, seconds: float) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
-    return (np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) * np.exp(-t / decay_s)).astype(
-        np.float32
-    )
+    return np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) * np.exp(-t / decay_s)
 
 
 def _harmonic(f0: np.ndarray, amplitudes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -74,7 +73,7 @@ def _harmonic(f0: np.ndarray, amplitudes: np.ndarray, rng: np.random.Generator) 
     for k, a in enumerate(amplitudes, start=1):
         alive = (k * f0) < 7800.0
         out += a * alive * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
-    return out.astype(np.float32)
+    return out
 
 
 def _pulses(f0: np.ndarray, width: float, jitter: np.ndarray | None = None) -> np.ndarray:
@@ -83,7 +82,7 @@ def _pulses(f0: np.ndarray, width: float, jitter: np.ndarray | None = None) -> n
     if jitter is not None:
         cycles = cycles + jitter
     frac = cycles - np.round(cycles)
-    return np.exp(-0.5 * (frac / width) ** 2).astype(np.float32)
+    return np.exp(-0.5 * (frac / width) ** 2)
 
 
 # --- the ten classes -------------------------------------------------------------------------
@@ -93,7 +92,7 @@ def _rain(rng: np.random.Generator, n: int) -> np.ndarray:
     low, high = _loguniform(rng, 200, 1500), _loguniform(rng, 3000, 8000)
     hiss = _unit(bandpass(coloured_noise(rng, n, rng.uniform(0, 1)), low, high))
     hiss *= 0.7 + 0.6 * _smooth_random(rng, n, rng.uniform(0.5, 3))
-    drops = np.zeros(n, dtype=np.float32)
+    drops = np.zeros(n)
     for at in _events(rng, n, _loguniform(rng, 20, 400)):
         drop = _damped(rng, _loguniform(rng, 1200, 6000), _loguniform(rng, 0.001, 0.012), 0.05)
         _add_at(drops, int(at), drop * float(rng.lognormal(0, 0.7)))
@@ -137,7 +136,7 @@ def _crackling_fire(rng: np.random.Generator, n: int) -> np.ndarray:
     )
     roar *= 0.6 + 0.4 * _smooth_random(rng, n, rng.uniform(1, 4))
     hiss = _unit(bandpass(coloured_noise(rng, n, 0.0), 2000, 7500)) * rng.uniform(0.0, 0.3)
-    crackle = np.zeros(n, dtype=np.float32)
+    crackle = np.zeros(n)
     burstiness = _smooth_random(rng, n, rng.uniform(1, 5)) ** 2
     for at in _events(rng, n, _loguniform(rng, 8, 80)):
         if rng.uniform() > 0.3 + 0.7 * burstiness[at]:
@@ -155,7 +154,7 @@ def _clock_tick(rng: np.random.Generator, n: int) -> np.ndarray:
     period = rng.uniform(0.25, 1.0)
     tones = [(_loguniform(rng, 1500, 6000), _loguniform(rng, 0.001, 0.008)) for _ in range(3)]
     tock_shift = rng.uniform(0.75, 1.0)  # the "tock" rings a little lower than the "tick"
-    out = np.zeros(n, dtype=np.float32)
+    out = np.zeros(n)
     at = rng.uniform(0, min(period, n / SR / 2))  # at least one tick even in a short clip
     beat = 0
     while at < n / SR:
@@ -183,7 +182,7 @@ def _siren(rng: np.random.Generator, n: int) -> np.ndarray:
         lfo = np.mod(t / rng.uniform(0.12, 0.4) + rng.uniform(0, 1), 1.0)
     else:  # hi-lo: two alternating tones
         lfo = (np.mod(t / rng.uniform(0.8, 1.4) + rng.uniform(0, 1), 1.0) < 0.5).astype(float)
-        lfo = np.convolve(lfo, np.ones(160) / 160, mode="same")
+        lfo = convolve_same(lfo, np.ones(160) / 160)[: len(lfo)]
     f0 = low * (high / low) ** lfo * rng.uniform(0.97, 1.03)  # slight Doppler shift
     tilt = rng.uniform(0.7, 2.0)
     amps = np.array([k**-tilt for k in range(1, 9)]) * (rng.uniform(0.5, 1.0, 8))
@@ -237,7 +236,7 @@ def _church_bell(rng: np.random.Generator, n: int) -> np.ndarray:
     # Partials of a tuned bell relative to the prime: hum, prime, tierce, quint, nominal, ...
     ratios = np.array([0.5, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.2])
     ratios = ratios * rng.uniform(0.98, 1.02, len(ratios))
-    out = np.zeros(n, dtype=np.float32)
+    out = np.zeros(n)
     later = rng.uniform(0.4, max(0.5, n / SR - 0.2), int(rng.integers(0, 3)))
     strikes = [0.0, *sorted(later)]
     start = rng.uniform(-0.5, 0.3)  # sometimes the clip opens on a bell already ringing
@@ -277,23 +276,23 @@ CLASSES: tuple[str, ...] = tuple(_RECIPES)
 def synthesize(
     label: str, rng: np.random.Generator, clip_seconds: float = CLIP_SECONDS
 ) -> np.ndarray:
-    """One clip of class `label`: float32 (round(clip_seconds * 16000),), peak <= 1."""
+    """One clip of class `label`: float64 (round(clip_seconds * 16000),), peak <= 1."""
     if label not in _RECIPES:
         raise ClarError(
             f"unknown environmental sound {label!r}; choose one of {', '.join(CLASSES)}"
         )
     n = round(clip_seconds * SR)
-    audio = _unit(np.asarray(_RECIPES[label](rng, n), dtype=np.float32)[:n])
+    audio = _unit(np.asarray(_RECIPES[label](rng, n), dtype=np.float64)[:n])
     if rng.uniform() < 0.25:
         # Field recordings are rarely one source: another class in the background, 12-24 dB down.
         others = [c for c in CLASSES if c != label]
         other = others[int(rng.integers(len(others)))]
-        background = _unit(np.asarray(_RECIPES[other](rng, n), dtype=np.float32)[:n])
+        background = _unit(np.asarray(_RECIPES[other](rng, n), dtype=np.float64)[:n])
         audio = audio + background * 10.0 ** (-float(rng.uniform(12.0, 24.0)) / 20.0)
     # A fade in and out of random length: sources come and go, as in field recordings.
     fade_in = int(rng.uniform(0.0, 0.15) * n)
     fade_out = int(rng.uniform(0.0, 0.15) * n)
-    gain = np.ones(n, dtype=np.float32)
+    gain = np.ones(n)
     if fade_in:
         gain[:fade_in] = np.linspace(rng.uniform(0.0, 0.5), 1.0, fade_in)
     if fade_out:

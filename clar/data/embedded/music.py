@@ -59,7 +59,7 @@ def playable_keys(program: int, low: int, high: int, velocity: int) -> tuple[int
 def synthesize(
     label: str, rng: np.random.Generator, clip_seconds: float = CLIP_SECONDS
 ) -> np.ndarray:
-    """One note of an instrument of family `label`: float32 (round(clip_seconds * 16000),).
+    """One note of an instrument of family `label`: float64 (round(clip_seconds * 16000),).
 
     The note starts within the first 60 ms, is held for 60-80 % of the clip, then released.
     """

@@ -356,7 +356,7 @@ def _lowpass_fft(x: np.ndarray, cutoff: float) -> np.ndarray:
     edge = 0.85 * cutoff
     ramp = np.clip((freqs - edge) / (cutoff - edge), 0.0, 1.0)
     spectrum = np.fft.rfft(padded) * (0.5 + 0.5 * np.cos(np.pi * ramp))
-    return np.fft.irfft(spectrum, n=len(padded))[:n].astype(np.float32)
+    return np.fft.irfft(spectrum, n=len(padded))[:n]
 
 
 def _crossfade_loop(source: np.ndarray, lo: int, hi: int, length: int = 256) -> np.ndarray:
@@ -367,7 +367,7 @@ def _crossfade_loop(source: np.ndarray, lo: int, hi: int, length: int = 256) -> 
     if x < 8 or hi > len(source):
         return source
     out = source.copy()
-    w = np.linspace(0.0, 1.0, x, endpoint=False, dtype=np.float32)
+    w = np.linspace(0.0, 1.0, x, endpoint=False)
     out[hi - x : hi] = (1.0 - w) * source[hi - x : hi] + w * source[lo - x : lo]
     if hi < len(out):
         out[hi] = source[lo]  # the point the interpolation reads just before wrapping
@@ -422,7 +422,7 @@ def envelope(zone: Zone, key: int, n: int, release_at: int, sample_rate: int) ->
         tr = t[release_at:] - t[release_at]
         rel_db = level_db - tr / max(zone.release, 1e-3) * 100.0
         gain[release_at:] = np.where(rel_db > -100.0, 10.0 ** (rel_db / 20.0), 0.0)
-    return gain.astype(np.float32)
+    return gain
 
 
 def render_zone(
@@ -434,13 +434,14 @@ def render_zone(
     release_at: int,
     sample_rate: int = 16000,
 ) -> np.ndarray:
-    """One zone's contribution to a note: float32 (n,), before any normalisation.
+    """One zone's contribution to a note: float64 (n,), before any normalisation (float64 for
+    the reason :mod:`clar.data.embedded.dsp` gives).
 
     The note is held for release_at samples, then released.
     """
     cents = (key - zone.root_key) * zone.scale_tuning + zone.tune_cents
     step = 2.0 ** (cents / 1200.0) * zone.sample.sample_rate / sample_rate
-    source = sf.pool[zone.start : zone.end]
+    source = sf.pool[zone.start : zone.end].astype(np.float64)
     if step > 1.0:
         # Playing faster than the output rate would alias everything above the new Nyquist.
         source = _lowpass_fft(source, 0.5 / step)
@@ -453,7 +454,7 @@ def render_zone(
     pos = _positions(zone, step, n, release_at)
     out = np.interp(pos, np.arange(len(source), dtype=np.float64), source, left=0.0, right=0.0)
     out[pos < 0] = 0.0
-    out = out.astype(np.float32) * envelope(zone, key, n, release_at, sample_rate)
+    out = out * envelope(zone, key, n, release_at, sample_rate)
 
     # Default modulators: velocity attenuates (the concave curve is close to gain ~ vel^2) and
     # closes the filter. Attenuation is scaled by 0.4 as in E-mu hardware and FluidSynth.
@@ -466,7 +467,7 @@ def render_zone(
         spectrum = np.fft.rfft(out)
         f = np.fft.rfftfreq(n, 1.0 / sample_rate)
         spectrum /= np.sqrt(1.0 + (f / fc_hz) ** 4)
-        out = np.fft.irfft(spectrum, n=n).astype(np.float32)
+        out = np.fft.irfft(spectrum, n=n)
     return out
 
 
@@ -482,12 +483,12 @@ def render_note(
 ) -> np.ndarray:
     """A note of a preset: held note_seconds, then released, in a clip of clip_seconds.
 
-    Returns float32 (round(clip_seconds * sample_rate),), not normalised (zeros if no zone
+    Returns float64 (round(clip_seconds * sample_rate),), not normalised (zeros if no zone
     covers the key and velocity).
     """
     n = round(clip_seconds * sample_rate)
     release_at = min(n, round(note_seconds * sample_rate))
-    out = np.zeros(n, dtype=np.float32)
+    out = np.zeros(n)
     for zone in sf.matching(program, key, velocity, bank):
         out += render_zone(sf, zone, key, velocity, n, release_at, sample_rate)
     return out

@@ -22,6 +22,7 @@ import numpy as np
 from clar.data.embedded.dsp import (
     SAMPLE_RATE,
     add_noise,
+    convolve_same,
     normalise,
     place,
     random_eq,
@@ -135,9 +136,7 @@ def _smooth(x: np.ndarray, frames: int) -> np.ndarray:
     kernel = np.hanning(frames + 2)[1:-1]
     kernel /= kernel.sum()
     pad = [(frames, frames)] + [(0, 0)] * (x.ndim - 1)
-    padded = np.pad(x, pad, mode="edge")
-    out = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, padded)
-    return out[frames:-frames]
+    return convolve_same(np.pad(x, pad, mode="edge"), kernel)[frames:-frames]
 
 
 def _resonances(f: np.ndarray, formants: np.ndarray, bandwidths: np.ndarray) -> np.ndarray:
@@ -224,7 +223,7 @@ def _noise(tracks: dict[str, np.ndarray], talker: Speaker, rng: np.random.Genera
 
 
 def word(label: str, rng: np.random.Generator) -> np.ndarray:
-    """One token of keyword `label` by a random speaker, at 16 kHz: float32 (m,), peak 0.9."""
+    """One token of keyword `label` by a random speaker, at 16 kHz: (m,), peak 0.9."""
     if label not in WORDS:
         raise ClarError(f"unknown keyword {label!r}; choose one of {', '.join(CLASSES)}")
     talker = speaker(rng)
@@ -234,17 +233,19 @@ def word(label: str, rng: np.random.Generator) -> np.ndarray:
     tracks = _tracks(phones, seconds, talker, rng)
     voiced = _voiced(tracks, talker, rng)
     noise = _noise(tracks, talker, rng)
-    # Scale so a vowel's voicing has unit RMS, whatever the pitch, tilt and bandwidths.
-    vowel = voiced[tracks["voice"].repeat(_HOP) > 0.9]
+    # Scale so a vowel's voicing has unit RMS, whatever the pitch, tilt and bandwidths. The
+    # threshold lies between voicing levels (1.0, /IH/ 0.9, /Y/ /R/ 0.7): at a level itself,
+    # a smoothed plateau's last bit would decide which side it falls.
+    vowel = voiced[tracks["voice"].repeat(_HOP) > 0.85]
     level = np.sqrt(np.mean(vowel**2)) if len(vowel) else 1.0
     audio = voiced / level + noise * 4.0
-    return (0.9 * audio / (np.max(np.abs(audio)) + 1e-12)).astype(np.float32)
+    return 0.9 * audio / (np.max(np.abs(audio)) + 1e-12)
 
 
 def synthesize(
     label: str, rng: np.random.Generator, clip_seconds: float = CLIP_SECONDS
 ) -> np.ndarray:
-    """One utterance of keyword `label` in a clip: float32 (round(clip_seconds * 16000),).
+    """One utterance of keyword `label` in a clip: float64 (round(clip_seconds * 16000),).
 
     The word starts at a random point that keeps it inside the clip where it fits (longer words
     are cut on the right, as Speech Commands clips sometimes are).
