@@ -170,8 +170,12 @@ UNREADABLE = (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.B
 
 def checkpoint_inputs(**parts: object) -> dict[str, str]:
     """``{what: short hash}`` of each kind of input a run's numbers depend on (code, parameters,
-    data): a checkpoint keeps them, so a refusal can say which one changed."""
-    return {key: fingerprint(part) for key, part in parts.items()}
+    data; a tuple is hashed as :func:`fingerprint`'s parts): a checkpoint keeps them, so a
+    refusal can say which one changed."""
+    return {
+        key: fingerprint(*part) if isinstance(part, tuple) else fingerprint(part)
+        for key, part in parts.items()
+    }
 
 
 def load_checkpoint(
