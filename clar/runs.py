@@ -218,9 +218,9 @@ def load_checkpoint(
 
 
 def _reason(err: BaseException) -> str:
-    """An exception's first line, for a one-line message."""
+    """An exception's first sentence, for a one-line message (torch's go on with advice)."""
     text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
+    return text[0].split(". ")[0].rstrip(".") if text else type(err).__name__
 
 
 def check_writable(*folders: Path) -> None:
