@@ -21,11 +21,32 @@ from clar.data.registry import resolve_options
 
 
 def _status(name: str) -> str:
-    info = layout.prepared(name) / layout.INFO_FILE
-    if info.exists():
-        clips = json.loads(info.read_text())["clips"]
-        return "prepared " + "/".join(str(clips[s]) for s in ("train", "valid", "test"))
-    return "not prepared"
+    path = layout.prepared(name) / layout.INFO_FILE
+    if not path.exists():
+        return "not prepared"
+    info = json.loads(path.read_text())
+    status = "prepared " + "/".join(str(info["clips"][s]) for s in ("train", "valid", "test"))
+    # DVC does not watch a folder data set's files: compare them with what prepare read.
+    recorded = info.get("source_sha256")
+    if recorded and _folder_digest(info) != recorded:
+        status += f", but its folder changed since: dvc repro -f -s prepare@{name}"
+    return status
+
+
+def _folder_digest(info: dict) -> str | None:
+    """The folder data set's files as they are now (:func:`clar.data.store.source_digest`), or
+    None when they cannot be listed."""
+    from clar.data.registry import list_items
+    from clar.data.store import source_digest
+    from clar.errors import ClarError
+
+    root = Path(info["root"])
+    try:
+        return source_digest(
+            [i.path for i in list_items(info["kind"], root, info["options"])], root
+        )
+    except (ClarError, OSError):
+        return None
 
 
 def list_datasets() -> None:

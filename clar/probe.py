@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from clar.config import EvaluateParams, FeatureParams
 from clar.data.clips import Clips
 from clar.data.store import Store, class_sizes, label_ranks, labelled_mask
+from clar.errors import ClarError
 from clar.layout import INFO_FILE
 from clar.models import EvaluationHead, Model
 from clar.precision import full
@@ -197,6 +198,8 @@ def encoder_inputs(
 
     Spectrogram runs read the features stage's stored float16 features when they were written
     with the run's feature parameters: computing them again costs more than the encoder does.
+    Stored features of other clips than the store's (a prepare run again on changed audio, the
+    features stage not) are refused with one line: they would score a model on other data.
     Otherwise (raw input, or a split left out for size) the waveforms go through the model's
     own feature module: ``waveforms`` when the caller already holds the split, else the
     store's, on the device within ``budget_bytes`` (:class:`Clips`).
@@ -207,10 +210,22 @@ def encoder_inputs(
         if stored.exists() and info_path.exists():
             info = json.loads(info_path.read_text())
             if info.get("params") == features.model_dump(mode="json"):
+                check_features_clips(features_dir, info, store)
                 return model.encode, np.load(stored, mmap_mode="r")
     if waveforms is None:
         waveforms = Clips(store.array(split), device, budget_bytes)
     return model.embed, waveforms
+
+
+def check_features_clips(features_dir: Path, info: dict, store: Store) -> None:
+    """Stop with one line when the features in ``features_dir`` (its ``info``) were not written
+    from the clips ``store`` holds now (:func:`clar.data.feature_store.write_features` records
+    their content hash)."""
+    if info.get("from_clips") != store.content:
+        raise ClarError(
+            f"{features_dir}: written from other clips than {store.folder} holds now (prepared "
+            f"again since); run `dvc repro features@{features_dir.name}`"
+        )
 
 
 def labelled_counts(store: Store, labelled: Tensor) -> dict:

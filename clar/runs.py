@@ -19,7 +19,12 @@ names and paths from here.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import os
+import pickle
+import tempfile
+import zipfile
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 
@@ -31,6 +36,7 @@ from pydantic import BaseModel
 from clar import layout
 from clar.atomic import write_atomic, write_json, write_text
 from clar.config import FeatureParams
+from clar.errors import ClarError
 from clar.models import Model, build_model
 from clar.vocabulary import FULL_FRACTION, LABEL_FREE, join_combo
 
@@ -146,25 +152,91 @@ def fingerprint(*parts: object) -> str:
 
 
 def save(obj: object, path: Path) -> None:
-    """torch.save through a temporary name: a kill never leaves half a checkpoint or model."""
-    write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    """torch.save, whole or not at all (:func:`clar.atomic.write_atomic`), and the same bytes for
+    the same ``obj``.
+
+    torch.save names the records of its zip archive after the file it writes to; through a
+    temporary name every write would differ. Serialised in memory first, every record is
+    ``archive/...``, so a rerun gives the same bytes and DVC the same hash.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomic(path, lambda tmp: tmp.write_bytes(buffer.getbuffer()))
 
 
-def load_checkpoint(folder: Path, stamp: str) -> dict | None:
+# What torch.load raises on a file cut short or overwritten: not a zip, a record missing or short.
+UNREADABLE = (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile)
+
+
+def checkpoint_inputs(**parts: object) -> dict[str, str]:
+    """``{what: short hash}`` of each kind of input a run's numbers depend on (code, parameters,
+    data; a tuple is hashed as :func:`fingerprint`'s parts): a checkpoint keeps them, so a
+    refusal can say which one changed."""
+    return {
+        key: fingerprint(*part) if isinstance(part, tuple) else fingerprint(part)
+        for key, part in parts.items()
+    }
+
+
+def load_checkpoint(
+    folder: Path,
+    stamp: str,
+    inputs: dict[str, str] | None = None,
+    why: dict[str, str] | None = None,
+) -> dict | None:
     """The checkpoint in ``folder`` if it was written with the fingerprint ``stamp``.
 
     One written with another fingerprint (other code, parameters or data) is ignored, and a
-    line says so: resuming it would report numbers the current code did not produce.
+    line says so, naming what changed among ``inputs`` (:func:`checkpoint_inputs`; ``why``
+    words each key): resuming it would report numbers the current code and data did not
+    produce. One that cannot be read (a disk filled up, a copy cut short) is moved aside to
+    ``checkpoint.pt.unreadable``, and a line says so: the run starts afresh instead of failing
+    on it at every attempt.
     """
     path = folder / CHECKPOINT_FILE
     if not path.exists():
         return None
-    # On the CPU first: a generator's state must be a CPU tensor; the rest is copied over.
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state["fingerprint"] != stamp:
-        print(f"{path}: written by other code, parameters or data; training from scratch")
+    try:
+        # On the CPU first: a generator's state must be a CPU tensor; the rest is copied over.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        stamped = state["fingerprint"]
+    except (*UNREADABLE, KeyError, TypeError) as err:
+        aside = path.with_name(CHECKPOINT_FILE + ".unreadable")
+        os.replace(path, aside)
+        print(
+            f"{path}: unreadable ({_reason(err)}), moved aside to {aside.name}; "
+            "training from scratch"
+        )
+        return None
+    if stamped != stamp:
+        kept = state.get("inputs")
+        changed = [k for k in inputs or {} if isinstance(kept, dict) and kept.get(k) != inputs[k]]
+        what = ", ".join((why or {}).get(k, k) for k in changed) or "code, parameters or data"
+        print(f"{path}: written with other {what}; training from scratch")
         return None
     return state
+
+
+def _reason(err: BaseException) -> str:
+    """An exception's first sentence, for a one-line message (torch's go on with advice)."""
+    text = str(err).strip().splitlines()
+    return text[0].split(". ")[0].rstrip(".") if text else type(err).__name__
+
+
+def check_writable(*folders: Path) -> None:
+    """Create each folder (parents too) and a file in it, or stop with one line naming it: a
+    run finds out before it trains, not after."""
+    for folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            # A real write: a permission bit says nothing for root or on a read-only mount.
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as err:
+            raise ClarError(
+                f"{folder}: cannot write there ({err.strerror or _reason(err)}); make it "
+                "writable (chmod -R u+w) or remove it, then run again"
+            ) from None
 
 
 def save_checkpoint(folder: Path, state: dict) -> None:
@@ -254,6 +326,13 @@ def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict, Featur
         info["sample_rate"],
         features,
     )
-    state = torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=True)
+    path = run_dir / MODEL_FILE
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except UNREADABLE as err:
+        raise ClarError(
+            f"{path}: unreadable ({_reason(err)}); restore it with `dvc checkout` or train the "
+            "run again (`dvc repro -f` of its stage)"
+        ) from None
     model.load_state_dict(state)
     return model.to(device).eval(), info, features

@@ -133,6 +133,8 @@ def train(
     ``desc`` names the run on its progress bar. Returns the per-epoch history.
     """
     device = pick_device(params.device)
+    if distributed.rank() == 0:
+        runs.check_writable(checkpoint_dir, out_dir)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     torch.manual_seed(run.seed)
@@ -189,13 +191,18 @@ def train(
     probe_labels = {split: store.labels(split).to(device) for split in probe_inputs}
 
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    # The code is part of what a checkpoint's numbers depend on (clar.sources).
-    stamp = runs.fingerprint(
-        run, params, augment_params, features, store.info, sources.digest(__name__)
+    # What a checkpoint's numbers depend on: the code (clar.sources), the parameters, and the
+    # clips themselves (Store.content), not only their names and counts.
+    inputs = runs.checkpoint_inputs(
+        code=sources.digest(__name__),
+        parameters=(run, params, augment_params, features),
+        data=(store.info, store.content),
     )
+    stamp = runs.fingerprint(inputs)
+    why = {"code": "code (clar/)", "data": f"clips ({store.folder} changed)"}
     history: list[dict] = []
     start = 0
-    state = runs.load_checkpoint(checkpoint_dir, stamp)
+    state = runs.load_checkpoint(checkpoint_dir, stamp, inputs, why)
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -270,6 +277,7 @@ def train(
                     checkpoint_dir,
                     {
                         "fingerprint": stamp,
+                        "inputs": inputs,
                         "epoch": epoch + 1,
                         "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(),

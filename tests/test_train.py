@@ -411,4 +411,4 @@ def test_a_checkpoint_of_other_code_is_not_resumed(store, tmp_path):
     with (copy / "clar" / "losses.py").open("a") as f:
         f.write("\n# edited\n")
     said = train_once()
-    assert "checkpoint.pt: written by other code, parameters or data; training from scratch" in said
+    assert "checkpoint.pt: written with other code (clar/); training from scratch" in said

@@ -42,8 +42,9 @@ def write_features(
 ) -> dict:
     """Write ``<split>.npy`` float16 ``[N, C, F, frames]`` per split under ``params.max_gb``.
 
-    ``info.json`` records the parameters, so a reader can tell whether the stored features
-    match the module it would otherwise compute them with.
+    ``info.json`` records the parameters and the content hash of the clips they come from
+    (``from_clips``, :attr:`Store.content`), so a reader can tell whether the stored features
+    match the module it would otherwise compute them with, and refuse features of other clips.
     """
     max_gb = params.max_gb
     with building(out_dir) as work:
@@ -79,6 +80,7 @@ def write_features(
         info = {
             "name": store.name,
             "params": params.model_dump(mode="json"),
+            "from_clips": store.content,
             "shape": list(shape),
             "written": written,
             "skipped": skipped,

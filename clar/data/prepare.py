@@ -17,8 +17,10 @@ from clar.data.item import Item
 from clar.data.store import (
     carve_validation,
     class_sizes,
+    file_digests,
     label_ranks,
     open_split_array,
+    source_digest,
     to_int16,
     write_info,
 )
@@ -171,6 +173,12 @@ def prepare(
             "skipped": failures,
             "root": str(root),
             "megabytes": round(sum(counts.values()) * samples * 2 / 2**20, 1),
+            # The content, not only names and counts: other audio under the same names changes
+            # info.json, and so every fingerprint and DVC hash downstream (clar.data.store).
+            "sha256": file_digests(work),
         }
+        if dataset.kind == "folder":
+            # DVC does not watch the folder: `python -m clar data` compares it with this.
+            info["source_sha256"] = source_digest([i.path for i in items], root)
         write_info(work, info)
     return info

@@ -5,7 +5,12 @@ Layout of a prepared data set folder::
     train.npy  valid.npy  test.npy   int16 [N, samples]: loads onto a GPU in one copy,
                                      memory-maps on a CPU (np.load(mmap_mode="r"))
     manifest.csv                     split, index, label, label_name, source, label_rank, class_size
-    info.json                        sample rate, clip length, classes, counts, skipped files
+    info.json                        sample rate, clip length, classes, counts, skipped files,
+                                     the sha256 of each file above (:func:`file_digests`)
+
+The digests make a store's identity its content: two stores with the same names and counts but
+other audio differ in ``info.json`` (hence in DVC's hash), in :attr:`Store.content`, in the
+fingerprint of the runs trained on them and in the features written from them.
 
 Label fractions (PAPER.md): a clip of class c with ``label_rank`` r is labelled at fraction f (in
 percent) when ``r < ceil(f / 100 * class_size)``. The ranks are a permutation of each class drawn
@@ -15,10 +20,12 @@ inside ...), identical for every method, and every class keeps at least one labe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +39,9 @@ from clar.precision import full
 from clar.vocabulary import SPLITS
 
 SCALE = 32767.0
+# What a store holds, byte for byte: the clips of each split, and their labels and splits.
+CONTENT_FILES = (*(f"{split}.npy" for split in SPLITS), "manifest.csv")
+_CHUNK = 1 << 24
 
 
 def _stream(*keys: str | int) -> np.random.Generator:
@@ -87,6 +97,37 @@ def to_float(clips: np.ndarray, device: torch.device | str = "cpu") -> torch.Ten
     return full(torch.from_numpy(np.array(clips)).to(device)).div_(SCALE)
 
 
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """``{file: sha256}`` of a store's :data:`CONTENT_FILES` (prepare records it in info.json)."""
+    return {name: sha256_file(Path(folder) / name) for name in CONTENT_FILES}
+
+
+def source_digest(paths: Sequence[Path], root: Path) -> str:
+    """The sha256 of the files a data set was read from: each one's path (relative to
+    ``root``) and bytes, in path order. A file edited, added, renamed or removed changes it."""
+    h = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        try:
+            name = path.relative_to(root).as_posix()
+        except ValueError:
+            name = path.as_posix()
+        h.update(f"{name}\0{sha256_file(path)}\0".encode(errors="surrogateescape"))
+    return h.hexdigest()
+
+
+def short_digest(data: object) -> str:
+    """16 hex digits of the sha256 of ``data`` as canonical JSON."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def write_info(folder: Path, info: dict) -> None:
     write_json(folder / INFO_FILE, info)
 
@@ -119,6 +160,13 @@ class Store:
     @property
     def sample_rate(self) -> int:
         return self.info["sample_rate"]
+
+    @cached_property
+    def content(self) -> str:
+        """A short hash of the clips, labels and splits held: from info.json's ``sha256``
+        (written at prepare, so reading it costs nothing), or from the files themselves for a
+        store written without it."""
+        return short_digest(self.info.get("sha256") or file_digests(self.folder))
 
     def array(self, split: str) -> np.ndarray:
         """The int16 clips of a split, memory-mapped: ``[N, samples]``."""
