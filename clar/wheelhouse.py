@@ -24,6 +24,7 @@ import argparse
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 from clar.errors import ClarError
@@ -128,9 +129,7 @@ def requirements(which: str) -> list[str]:
     """What the node installs from a set: the project's ranges, torch and torchaudio left out."""
     if which == "check":
         return list(CHECK_REQUIREMENTS)
-    text = (ROOT / "pyproject.toml").read_text()
-    block = text.split("dependencies = [", 1)[1].split("]", 1)[0]
-    listed = re.findall(r'"([^"]+)"', block)
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     return [r for r in listed if name_of(r) not in ("torch", "torchaudio")]
 
 

@@ -14,6 +14,7 @@ import torch
 
 from clar import wheelhouse
 from clar.errors import ClarError
+from clar.gpucheck.cell import paper_params
 from clar.gpucheck.checks import CHECKS
 from clar.gpucheck.runner import LIMITS
 from clar.plan import PEAK_TFLOPS, encoder_flops, plan_runs, throughput
@@ -59,11 +60,8 @@ def test_the_dry_run_runs_every_part_and_writes_every_figure(dry_run):
     assert [r["epochs"] for r in train["runs"]] == [1, 1, 2]
     assert train["measured_steps"] == 2
     if "note" not in train:  # a host busy enough can hide two tiny steps
-        features = json.loads((out / "work" / "features-device" / "info.json").read_text())
-        params = features["params"]
-        from clar.config import FeatureParams
-
-        per_view = encoder_flops("spectrogram", 0.0625, 4000, 16000, FeatureParams(**params))
+        features = paper_params().features
+        per_view = encoder_flops("spectrogram", 0.0625, 4000, 16000, features)
         assert train["flops"] == 3 * per_view * 2 * 8 * 2  # 3x forward, 2 steps x 8 clips x 2 views
         bench_mfu = train["predicted"]["bench_mfu"]
         hybrid = [r for r in bench["steps"] if r["objective"] == "hybrid" and not r["compiled"]]
@@ -91,6 +89,9 @@ def test_a_part_over_its_limit_is_killed_and_the_others_still_run(tmp_path):
     assert list(parts) == ["env", "checks", "features_eval"]
     assert parts["checks"]["status"] == "timeout" and parts["checks"]["seconds"] < 2 + 5 + 3
     assert parts["env"]["status"] == parts["features_eval"]["status"] == "ok"
+    # What the killed part had not reached is listed, not left out.
+    assert [c["name"] for c in check["checks"]] == list(CHECKS)
+    assert check["checks"][-1]["status"] == "not run"
     assert "not ok: checks" in done.stdout
     assert "| checks | timeout |" in (tmp_path / "summary.md").read_text()
 

@@ -112,16 +112,18 @@ def bf16_autocast(device: torch.device, width: float) -> str:
 
 def _one_rank_group(device: torch.device, folder: Path) -> None:
     if device.type == "cuda":
-        torch.cuda.set_device(device)
+        torch.cuda.set_device(device.index or 0)
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, init_method=f"file://{folder / 'init'}", rank=0, world_size=1)
 
 
 def sync_batch_norm(device: torch.device, width: float) -> str:
     """The data-parallel wrapper in a one-rank group (NCCL on a GPU): its batch norms are
-    ``SyncBatchNorm`` (a GPU) or the all-reduce batch norm (a CPU), and over one rank they give
-    plain batch norm's loss and gradients. In float64, so the two reductions agree to far below
-    float32's rounding."""
+    ``SyncBatchNorm`` (a GPU) or the all-reduce batch norm (a CPU), DDP joins the group (its
+    first broadcast goes over NCCL), and over one rank they give plain batch norm's loss and
+    gradients. In float64, so the two reductions agree to far below float32's rounding. Over
+    one rank torch's ``SyncBatchNorm`` computes as plain batch norm; its cross-rank kernels need
+    a second GPU (NCCL refuses two ranks on one device)."""
     model, features = _model(CONTRASTIVE, width, device)
     model = model.double()
     inputs = features(torch.from_numpy(waveforms(8)).float().div_(SCALE).to(device)).double()

@@ -65,6 +65,14 @@ def _driver() -> str | None:
     return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout else None
 
 
+def _nccl() -> str | None:
+    try:
+        version = torch.cuda.nccl.version()
+    except (AttributeError, RuntimeError):
+        return None
+    return ".".join(map(str, version)) if isinstance(version, tuple) else str(version)
+
+
 def env(record: Record, device: torch.device, sizes: dict) -> None:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -94,7 +102,7 @@ def env(record: Record, device: torch.device, sizes: dict) -> None:
             devices=torch.cuda.device_count(),
             driver=_driver(),
             cudnn=torch.backends.cudnn.version(),
-            nccl=".".join(map(str, torch.cuda.nccl.version())),
+            nccl=_nccl(),
         )
     record.set(**info)
 

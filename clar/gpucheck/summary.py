@@ -8,12 +8,30 @@ compiled, under ``bench`` in :mod:`clar.bench`'s own format, which is what
 from __future__ import annotations
 
 from clar.bench import step_table
+from clar.vocabulary import INPUTS, OBJECTIVES
 
 FORMAT = "clar-gpucheck 1"
 
 
 def _result(report: dict, name: str) -> dict:
     return (report["parts"].get(name) or {}).get("result") or {}
+
+
+def _checks(report: dict) -> list[dict]:
+    """The checks' results, and those its part never reached (killed, or failed first)."""
+    from clar.gpucheck.checks import CHECKS
+
+    done = _result(report, "checks").get("checks", [])
+    if "checks" not in report["parts"]:
+        return done
+    status = report["parts"]["checks"]["status"]
+    ran = {c["name"] for c in done}
+    missing = [
+        {"name": n, "status": "not run", "seconds": 0.0, "detail": f"the checks part: {status}"}
+        for n in CHECKS
+        if n not in ran
+    ]
+    return done + missing
 
 
 def merge(report: dict) -> dict:
@@ -36,7 +54,7 @@ def merge(report: dict) -> dict:
         "budget_s": report["budget_s"],
         "sizes": report["sizes"],
         "parts": parts,
-        "checks": _result(report, "checks").get("checks", []),
+        "checks": _checks(report),
         "bench": bench,
         "train": _result(report, "train") or None,
         "features_eval": _result(report, "features_eval") or None,
@@ -138,6 +156,15 @@ def summary(check: dict) -> str:
             step_table(bench["steps"]).to_string(index=False),
             "```",
         ]
+    compiled = check["parts"].get("bench_compiled", {})
+    if compiled and compiled["status"] != "ok":
+        done = (
+            {(r["input"], r["objective"]) for r in bench["steps"] if r["compiled"]}
+            if bench
+            else set()
+        )
+        missing = [f"{i} {o}" for i in INPUTS for o in OBJECTIVES if (i, o) not in done]
+        out += ["", f"Compiled steps not measured ({compiled['status']}): {', '.join(missing)}."]
     if check["train"]:
         out += ["", "## One grid cell against the planner", "", *_train_lines(check["train"])]
     if check["features_eval"]:
