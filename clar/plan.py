@@ -310,7 +310,8 @@ def throughput(device: str, bench_file: Path = BENCH_FILE, compiled: bool = Fals
     except json.JSONDecodeError as err:
         raise ClarError(f"{bench_file}: not valid JSON ({err}); run the bench again") from None
     if "format" in bench:  # the GPU check's file; its bench part may not have run
-        bench = bench.get("bench") or {"steps": [], "device": bench.get("device") or "?"}
+        device = bench.get("device") or "?"
+        bench = bench.get("bench") or {"steps": [], "device": device, "source": "make gpu-check"}
     origin = bench.get("source", "make bench")
     measured = {
         (row["input"], row["objective"]): row["mfu"]
@@ -323,7 +324,8 @@ def throughput(device: str, bench_file: Path = BENCH_FILE, compiled: bool = Fals
             device,
             peak,
             {},
-            f"{assumed} (the last {origin}: {bench['device']}, no {how} GPU steps)",
+            f"{assumed} (the last {'bench' if origin == 'make bench' else origin}: "
+            f"{bench['device']}, no {how} GPU steps)",
         )
     shown = ", ".join(f"{i} {o} {m:.0%}" for (i, o), m in sorted(measured.items()))
     source = (

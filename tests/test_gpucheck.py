@@ -134,7 +134,8 @@ def test_the_planner_reads_the_checks_mfu(tmp_path):
     )
     none = throughput("h100", path)
     assert (
-        none.measured_mfu == {} and "the last make bench: NVIDIA H100, no eager GPU" in none.source
+        none.measured_mfu == {}
+        and "the last make gpu-check: NVIDIA H100, no eager GPU" in none.source
     )
     # From the command line, as the README runs it; a missing file is one line.
     from clar.__main__ import main
