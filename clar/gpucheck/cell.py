@@ -45,9 +45,11 @@ def paper_params() -> Params:
     return parse_params(compose(conf, ["profile=paper", "data=paper"]), conf)
 
 
-def generated_store(folder: Path, train: int, test: int, samples: int, rate: int) -> Store:
-    """A prepared store of ``CLASSES`` classes of noisy tones: ``train`` training clips,
-    ``test`` validation and ``test`` test clips (made once; a killed maker leaves nothing)."""
+def generated_store(root: Path, train: int, test: int, samples: int, rate: int) -> Store:
+    """A prepared store under ``root`` of ``CLASSES`` classes of noisy tones: ``train``
+    training clips, ``test`` validation and ``test`` test clips (made once per size, shared by
+    the parts; a killed maker leaves nothing)."""
+    folder = root / f"tones-{train}-{test}-{samples}-{rate}"
     if (folder / "info.json").exists():
         return Store.open(folder)
     rng = np.random.default_rng(0)
