@@ -36,7 +36,7 @@ def gpucheck(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory) -> tuple[subprocess.CompletedProcess, Path]:
     out = tmp_path_factory.mktemp("gpucheck")
-    return gpucheck(str(out), "--device", "cpu"), out
+    return gpucheck(str(out), "--device", "cpu", "--keep-work"), out
 
 
 def test_the_dry_run_runs_every_part_and_writes_every_figure(dry_run):
@@ -77,12 +77,14 @@ def test_the_dry_run_runs_every_part_and_writes_every_figure(dry_run):
     assert "## One grid cell against the planner" in summary
     for name in LIMITS:
         assert (out / "logs" / f"{name}.log").exists()
+    assert (out / "work" / "store").is_dir()  # --keep-work
 
 
 def test_a_part_over_its_limit_is_killed_and_the_others_still_run(tmp_path):
     done = gpucheck(
         str(tmp_path), "--device", "cpu", "--parts", "checks,features_eval", "--limit", "checks=2"
     )
+    assert not (tmp_path / "work").exists()  # the generated clips and features are gone
     assert done.returncode == 1
     check = json.loads((tmp_path / "gpucheck.json").read_text())
     parts = check["parts"]

@@ -1,8 +1,8 @@
 """``python -m clar.gpucheck OUT_DIR [--device cuda|cpu] [--budget-s 420] [--limit PART=SECONDS]
-[--parts a,b] [--set KEY=JSON]``: the parts of :mod:`clar.gpucheck.parts` one after another,
-each a process of its own under its own time limit, killed (with its compiler workers) when it
-overruns; ``OUT_DIR/gpucheck.json`` and ``OUT_DIR/summary.md`` are rewritten after every part,
-so a check cut short still leaves what it measured.
+[--parts a,b] [--set KEY=JSON] [--keep-work]``: the parts of :mod:`clar.gpucheck.parts` one
+after another, each a process of its own under its own time limit, killed (with its compiler
+workers) when it overruns; ``OUT_DIR/gpucheck.json`` and ``OUT_DIR/summary.md`` are rewritten
+after every part, so a check cut short still leaves what it measured.
 
 The limits are shares of ``--budget-s`` (:data:`LIMITS` at the default 420 s, scaled with it),
 each also cut to what is left of the budget; ``--limit bench_compiled=200`` sets one. The
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -167,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", action="append", default=[], help="PART=SECONDS, one part's own")
     parser.add_argument("--parts", help=f"a comma-separated subset of {','.join(LIMITS)}")
     parser.add_argument("--set", action="append", default=[], help="KEY=JSON, a size (SIZES)")
+    parser.add_argument(
+        "--keep-work", action="store_true", help="keep OUT_DIR/work (generated clips, runs)"
+    )
     args = parser.parse_args(argv)
     import torch  # here: --help and argument errors answer without loading it
 
@@ -218,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         whole = merge(report)
         write_json(out / "gpucheck.json", whole)
         write_text(out / "summary.md", summary(whole))
+    if not args.keep_work:
+        # Gigabytes of generated clips, features and checkpoints at full size: OUT_DIR is what
+        # a GPU slot sends back, and it should hold the figures.
+        shutil.rmtree(out / "work", ignore_errors=True)
     print(f"wrote {out / 'gpucheck.json'} and {out / 'summary.md'}")
     whole = merge(report)
     failed = [n for n, p in whole["parts"].items() if p["status"] != "ok"]
