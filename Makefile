@@ -5,7 +5,7 @@ BIN := $(abspath $(VENV))/bin
 # Stages call `python`: make it the project's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup repro test test-kernels lint params bench clean
+.PHONY: setup repro test test-kernels lint params bench gpu-check gpu-setup wheelhouse clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,27 @@ params: setup
 
 bench: setup
 	python -m clar.bench $(ARGS)
+
+# The GPU check (python -m clar.gpucheck): on a GPU node, with the node's own torch and, where
+# `make wheelhouse` left one, the check's wheels installed first without an index.
+OUT ?= gpucheck
+WHEELHOUSE ?= wheelhouse
+PIP_ARGS ?=
+gpu-check:
+	if [ -d $(WHEELHOUSE)/check ]; then $(MAKE) gpu-setup SET=check; fi
+	$(PYTHON) -m clar.gpucheck $(OUT) $(ARGS)
+
+# Install a wheelhouse set (check: the GPU check's; full: the pipeline's) with no index: only
+# what is missing, the node's torch kept.
+SET ?= full
+gpu-setup:
+	$(PYTHON) -m pip install $(PIP_ARGS) --no-index --find-links $(WHEELHOUSE)/$(SET) -r $(WHEELHOUSE)/$(SET)/requirements.txt
+
+# On a machine with network: the wheels of both sets for the node's Python and platform.
+PYTHON_VERSION ?= 3.12
+PLATFORM ?= manylinux_2_28_x86_64
+wheelhouse:
+	$(PYTHON) -m clar.wheelhouse --python-version $(PYTHON_VERSION) --platform $(PLATFORM) --dest $(WHEELHOUSE)
 
 clean:
 	rm -rf data runs reports/*.png reports/*.svg

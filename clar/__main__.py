@@ -1,8 +1,8 @@
 """``python -m clar data``: the data sets and their status.
 ``python -m clar params [group=option ...]``: compose conf/ into params.yaml.
 ``python -m clar export RUN_DIR OUT_FILE``: one file with a run's encoder, for :mod:`clar.hear`.
-``python -m clar plan [group=option ... key=value ...]``: what that composition costs, per stage
-(:mod:`clar.plan`), without writing params.yaml.
+``python -m clar plan [group=option ... key=value ...] [--mfu-from gpucheck.json]``: what that
+composition costs, per stage (:mod:`clar.plan`), without writing params.yaml.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from clar.cli import Parser, run
 from clar.config import compose, load_params, parse_params
 from clar.data.catalog import DATASETS
 from clar.data.registry import resolve_options
+from clar.errors import ClarError
 
 
 def _status(name: str) -> str:
@@ -99,6 +100,12 @@ def main(argv: list[str]) -> None:
     c.add_argument("--device", default="h100", help="GPU to time it on: h100, h200, a100, ...")
     c.add_argument("--gpus", type=int, default=1, help="GPUs for the wall time (default 1)")
     c.add_argument("--hours", type=float, help="a deadline: what finishing within it asks")
+    c.add_argument(
+        "--mfu-from",
+        type=Path,
+        help="the measured MFU: a bench JSON or make gpu-check's gpucheck.json "
+        "(default: the last make bench, .cache/clar/bench.json)",
+    )
     args = parser.parse_args(argv)
     if args.command == "data":
         list_datasets()
@@ -112,7 +119,12 @@ def main(argv: list[str]) -> None:
         from clar import plan  # loads torch, as export does
 
         params = parse_params(compose("conf", args.overrides), Path("conf"))
-        print(plan.plan(params, args.device, args.gpus, hours=args.hours))
+        measured = args.mfu_from or plan.BENCH_FILE
+        if args.mfu_from and not measured.exists():
+            raise ClarError(
+                f"--mfu-from {measured}: no such file; give make gpu-check's gpucheck.json"
+            )
+        print(plan.plan(params, args.device, args.gpus, measured, args.hours))
     else:
         write_params(args.overrides)
 

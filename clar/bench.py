@@ -129,9 +129,11 @@ def training_step(
     steps: int,
     device: torch.device,
     compiled: bool = False,
+    backend: str = "inductor",
 ) -> dict:
     """Time ``steps`` training steps of one input and objective, section by section; the model
-    through ``torch.compile`` when ``compiled`` (as ``train.compile`` trains it).
+    through ``torch.compile`` when ``compiled`` (as ``train.compile`` trains it; ``backend``:
+    :func:`clar.train.training_network`).
 
     Returns the step's wall time, its parts (seconds per step, :data:`PARTS`), clips per second
     and the achieved TFLOP/s.
@@ -144,7 +146,7 @@ def training_step(
         TimeFrequency.from_params(RATE, FEATURES).to(device) if input == SPECTROGRAM else None
     )
     optimizer = build_optimizer(model, 1e-3, 1e-6, lars=True)
-    network = training_network(model, device, compiled)
+    network = training_network(model, device, compiled, backend)
     split = torch.randint(-8000, 8000, (4 * batch, samples), generator=generator, device=device)
     split = split.to(torch.int16)
     labels = torch.randint(0, 10, (len(split),), generator=generator, device=device)

@@ -18,9 +18,10 @@ take on a chosen device.
 - Split sizes come from the parameters (generated sets), the published sizes of the official
   splits (:data:`OFFICIAL_SPLITS`) or, for other data, the prepared store's ``info.json``.
 - Time: FLOPs / (peak x MFU). The MFU is the last ``make bench`` figure for that input and
-  objective (:data:`BENCH_FILE`, written by :mod:`clar.bench` on a GPU) when there is one, else
-  :data:`ASSUMED_MFU`; the output says which. Wall time on N GPUs places whole stages on GPUs,
-  longest first (the grid's cells are independent), and gives the perfect split beside it.
+  objective (:data:`BENCH_FILE`, written by :mod:`clar.bench` on a GPU, or ``--mfu-from`` a GPU
+  check's ``gpucheck.json``) when there is one, else :data:`ASSUMED_MFU`; the output says
+  which. Wall time on N GPUs places whole stages on GPUs, longest first (the grid's cells are
+  independent), and gives the perfect split beside it.
 """
 
 from __future__ import annotations
@@ -290,8 +291,10 @@ class Throughput:
 def throughput(device: str, bench_file: Path = BENCH_FILE, compiled: bool = False) -> Throughput:
     """The device's peak, with the MFU of the last ``make bench`` on a GPU where there is one.
 
-    A bench figure from another GPU is applied as an MFU to this device's peak. ``compiled``
-    (``train.compile``) picks the bench's steps through ``torch.compile`` (``--compile``).
+    ``bench_file`` is the bench's JSON or the GPU check's (``make gpu-check``,
+    ``gpucheck.json``), which holds the bench's steps, eager and compiled, under ``bench``. A
+    figure from another GPU is applied as an MFU to this device's peak. ``compiled``
+    (``train.compile``) picks the steps through ``torch.compile`` (``--compile``).
     """
     if device not in PEAK_TFLOPS:
         raise invalid("python -m clar plan", "--device", device, ", ".join(PEAK_TFLOPS))
@@ -302,7 +305,14 @@ def throughput(device: str, bench_file: Path = BENCH_FILE, compiled: bool = Fals
     )
     if not bench_file.exists():
         return Throughput(device, peak, {}, assumed)
-    bench = json.loads(bench_file.read_text())
+    try:
+        bench = json.loads(bench_file.read_text())
+    except json.JSONDecodeError as err:
+        raise ClarError(f"{bench_file}: not valid JSON ({err}); run the bench again") from None
+    if "format" in bench:  # the GPU check's file; its bench part may not have run
+        device = bench.get("device") or "?"
+        bench = bench.get("bench") or {"steps": [], "device": device, "source": "make gpu-check"}
+    origin = bench.get("source", "make bench")
     measured = {
         (row["input"], row["objective"]): row["mfu"]
         for row in bench["steps"]
@@ -311,11 +321,15 @@ def throughput(device: str, bench_file: Path = BENCH_FILE, compiled: bool = Fals
     how = "compiled" if compiled else "eager"
     if not measured:
         return Throughput(
-            device, peak, {}, f"{assumed} (the last bench: {bench['device']}, no {how} GPU steps)"
+            device,
+            peak,
+            {},
+            f"{assumed} (the last {'bench' if origin == 'make bench' else origin}: "
+            f"{bench['device']}, no {how} GPU steps)",
         )
     shown = ", ".join(f"{i} {o} {m:.0%}" for (i, o), m in sorted(measured.items()))
     source = (
-        f"MFU of {how} steps from make bench on {bench['device']} ({bench['date']}, "
+        f"MFU of {how} steps from {origin} on {bench['device']} ({bench['date']}, "
         f"width {bench['width']:g}, batch {bench['batch']}, {bench['clip_seconds']:g} s clips): "
         f"{shown}; x {peak:g} TFLOP/s bf16 peak"
     )

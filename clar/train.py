@@ -90,16 +90,20 @@ def epoch_batches(pool: Tensor, steps: int, batch: int, generator: torch.Generat
     return rows[:steps]
 
 
-def training_network(model: Model, device: torch.device, compile: bool) -> nn.Module:
+def training_network(
+    model: Model, device: torch.device, compile: bool, backend: str = "inductor"
+) -> nn.Module:
     """What the loop trains: ``model`` itself, or when data-parallel its DDP wrapper
-    (:func:`clar.distributed.wrap`), through ``torch.compile`` when ``compile``."""
+    (:func:`clar.distributed.wrap`), through ``torch.compile`` when ``compile``. ``backend``
+    "aot_eager" traces the same graphs, forward and backward, without inductor's code
+    generation (minutes on a CPU): what the GPU check's dry run compiles with."""
     net = distributed.wrap(model, device, compile)
     if not compile:
         return net
     # One graph per batch shape: a process that trains runs of other shapes (a stage's runs,
     # the bench) would otherwise switch to dynamic shapes, which inductor failed to compile for
     # these networks (torch 2.11, "cannot determine truth value of Relational").
-    return torch.compile(net, dynamic=False)
+    return torch.compile(net, dynamic=False, backend=backend)
 
 
 def pick_device(choice: str) -> torch.device:
