@@ -75,6 +75,9 @@ class PrepareParams(Section):
     split_seed: Count
     valid_fraction: float = Field(gt=0, le=0.5)
     skip_bad_files: bool
+    clip_loud: bool = False
+    """Float files with samples beyond full scale (|x| > 1) are refused; true clips those
+    samples at full scale instead and prepare says how many."""
 
 
 class FeatureParams(Section):
@@ -365,6 +368,11 @@ def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params
         _check_unique(source, f"augmentation_study.combos[{i}]", combo)
     defined = tuple(params.datasets)
     _check_members(source, "data.names", params.data.names, defined)
+    # A misspelt name would leave its data set on the common epochs and batch size, unsaid.
+    for name in params.train.per_dataset:
+        if name not in defined:
+            what = "a data set under datasets:"
+            raise unknown_key(source, f"train.per_dataset.{name}", list(defined), what)
     for input in params.grid.inputs:
         if not params.grid.fractions.get(input):
             raise invalid(

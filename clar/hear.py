@@ -187,7 +187,18 @@ def _prepare(audio: Tensor, model: HearModel, sample_rate: int | None) -> Tensor
             f"audio: shape {tuple(audio.shape)} is invalid; pass [n_sounds, n_samples] "
             "mono audio, at least one sound of at least one sample"
         )
-    return audio.to(device=model.device, dtype=torch.float32)
+    audio = audio.to(device=model.device, dtype=torch.float32)
+    # A NaN or infinite sample would come back as NaN embeddings, unsaid; prepare refuses
+    # such clips for the same reason.
+    finite = torch.isfinite(audio)
+    if not bool(finite.all()):
+        bad = int((~finite).sum())
+        clip = int((~finite).any(dim=1).nonzero()[0])
+        raise ClarError(
+            f"audio: {bad} sample(s) are NaN or infinite (the first in sound {clip}); "
+            "replace them (e.g. torch.nan_to_num) or drop the sound"
+        )
+    return audio
 
 
 def get_timestamp_embeddings(

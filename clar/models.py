@@ -76,6 +76,27 @@ def _conv(dim: int, in_ch: int, out_ch: int, kernel: int, stride: int, padding: 
     )
 
 
+class StridedPointwise(nn.Conv2d):
+    """A strided 1x1 convolution without padding (a ResNet shortcut): ``[B, C, H, L] ->
+    [B, C', ceil(H / sh), ceil(L / sw)]``.
+
+    Strided along both axes on a CPU, it is computed as the stride-1 convolution of the
+    subsampled input, the same sum of the same products: oneDNN's AVX-512 kernel for the
+    2-D strided 1x1 weight gradient in the pinned torch (oneDNN 3.10, channels-last, fewer
+    than 16 input channels, an odd batch >= 3) corrupts the heap and kills the process
+    (``double free``, exit -6 / -11). The stride-1 kernel has no such fault and gives
+    bit-identical outputs and gradients where the strided one survives (README, "oneDNN on
+    AVX-512 CPUs"). The 1-D encoder's shortcut (stride 1 across the height) is not affected
+    and keeps the strided call, whose sums are ordered differently; so do GPUs.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.device.type != "cpu" or min(self.stride) == 1:
+            return super().forward(x)
+        sh, sw = self.stride
+        return F.conv2d(x[:, :, ::sh, ::sw], self.weight, self.bias)
+
+
 def scaled_width(channels: int, width: float) -> int:
     """``channels * width`` rounded, at least 8 (so tiny test models keep usable BN statistics)."""
     return max(8, round(channels * width))
@@ -99,9 +120,10 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(out_ch)
         self.downsample: nn.Module | None = None
         if stride != 1 or in_ch != out_ch:
-            self.downsample = nn.Sequential(
-                _conv(dim, in_ch, out_ch, 1, stride, 0), nn.BatchNorm2d(out_ch)
+            shortcut = StridedPointwise(
+                in_ch, out_ch, 1, stride=_axes(dim, stride, 1), padding=0, bias=False
             )
+            self.downsample = nn.Sequential(shortcut, nn.BatchNorm2d(out_ch))
 
     def forward(self, x: Tensor) -> Tensor:
         identity = x if self.downsample is None else self.downsample(x)

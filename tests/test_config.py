@@ -146,6 +146,12 @@ def test_bad_values_name_key_value_and_allowed(raw, path, value, pieces):
         ("train.epoch", 3, ["train.epoch is not a parameter", "did you mean 'epochs'"]),
         ("grids", {}, ["grids is not a parameter", "did you mean 'grid'"]),
         ("train.per_dataset.esc10", {"epoch": 3}, ["train.per_dataset.esc10.epoch", "epochs"]),
+        # A misspelt data set kept the common epochs, unsaid.
+        (
+            "train.per_dataset.speeh",
+            {"epochs": 3},
+            ["train.per_dataset.speeh is not a data set under datasets:", "mean 'speech'"],
+        ),
         ("grid.fractions.spectrogam", [10], ["grid.fractions.spectrogam", "'spectrogram'?"]),
         ("augment.probabilty", 0.5, ["augment.probabilty", "did you mean 'probability'"]),
         ("features.nbins", 64, ["features.nbins", "did you mean 'n_bins'"]),

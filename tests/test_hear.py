@@ -246,6 +246,21 @@ def test_audio_of_another_shape_is_refused(model, shape):
         get_timestamp_embeddings(torch.zeros(shape), model)
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_infinite_audio_is_refused_in_one_line(model, bad):
+    audio = noise(3, 0.5)
+    audio[1, 100] = bad
+    for embed in (get_scene_embeddings, get_timestamp_embeddings):
+        with pytest.raises(
+            ClarError, match=r"1 sample\(s\) are NaN or infinite \(the first in sound 1\)"
+        ) as err:
+            embed(audio, model)
+        assert "\n" not in str(err.value)
+    # The same sounds without the bad sample embed to finite numbers.
+    audio[1, 100] = 0.0
+    assert torch.isfinite(get_scene_embeddings(audio, model)).all()
+
+
 @pytest.mark.skipif(not FSDD.is_dir(), reason=f"{FSDD} not present")
 def test_real_recordings(model):
     """Spoken digits (8 kHz, 0.2-2.3 s) through the exported encoder, one clip at a time."""

@@ -209,11 +209,19 @@ def test_esc50_bad_options(tmp_path):
         esc50.obtain(tmp_path, progress=False, esc100=True)
 
 
-def test_esc50_incomplete_archive_is_refused(archive_server, tmp_path, monkeypatch):
-    archive_server.files["esc50.zip"] = esc50_zip(drop=1)
+@pytest.mark.parametrize("drop", [1, 1999])
+def test_esc50_incomplete_archive_is_refused(archive_server, tmp_path, monkeypatch, drop):
+    archive_server.files["esc50.zip"] = esc50_zip(drop=drop)
     monkeypatch.setitem(esc50.SOURCE, "url", archive_server.url("esc50.zip"))
-    with pytest.raises(ClarError, match="missing"):
-        esc50.obtain(tmp_path / "raw", progress=False)
+    with pytest.raises(ClarError, match="missing") as caught:
+        esc50.obtain(tmp_path / "raw", progress=False, keep_archive=True)
+    # The archive at fault is named, not the extraction folder that is gone by now.
+    message = str(caught.value)
+    archive = tmp_path / "raw" / f"ESC-50-{esc50.COMMIT}.zip"
+    assert message.startswith(f"archive {archive} is incomplete"), message
+    assert message.endswith("delete it and run again") and "\n" not in message
+    assert f"in it: ESC-50-{esc50.COMMIT}/audio does not match" in message
+    assert archive.is_file() and [p.name for p in (tmp_path / "raw").iterdir()] == [archive.name]
     # Nothing that looks like a complete ESC-50 folder is left behind.
     assert not (tmp_path / "raw" / "ESC-50").exists()
 
@@ -485,3 +493,10 @@ def test_folder_errors(own_folder, tmp_path):
         folder.list_items(own_folder, label_regex=r"^(\w+)_")
     with pytest.raises(ClarError, match="finds no label"):
         folder.list_items(own_folder, label_regex=r"^(?P<label>\d)_")
+    # YAML reads `label_regex: 5` as a number; it was a TypeError from re.compile.
+    with pytest.raises(ClarError, match=r"^label_regex = 5 is invalid; allowed: a regular"):
+        folder.list_items(own_folder, label_regex=5)
+    (own_folder / "testing_list.txt").write_text("cat/cat_0.wav\n")
+    (own_folder / "validation_list.txt").write_text("cat/cat_1.wav\ncat/cat_0.wav\n")
+    with pytest.raises(ClarError, match=r"cat/cat_0\.wav is listed in both testing_list"):
+        folder.list_items(own_folder)

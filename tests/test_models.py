@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,6 +19,7 @@ from clar.models import (
     ProjectionHead,
     ResNet1d,
     ResNet2d,
+    StridedPointwise,
     build_encoder,
     resnet18_1d,
     resnet18_2d,
@@ -228,3 +233,61 @@ def test_tiny_encoder_overfits_random_spectrograms() -> None:
     with torch.no_grad():
         acc = (model(x).argmax(dim=1) == y).float().mean().item()
     assert acc >= 0.95, f"training accuracy {acc:.2f}, loss {loss.item():.3f}"
+
+
+def _has_avx512() -> bool:
+    try:
+        return "avx512f" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+# In a child process: the fault it guards against corrupts the heap and kills the interpreter,
+# which would take pytest down with it instead of failing one test.
+ODD_BATCHES = """
+import torch
+from clar.models import build_encoder
+torch.manual_seed(0)
+encoder = build_encoder("spectrogram", 0.125)
+optimiser = torch.optim.SGD(encoder.parameters(), lr=0.1)
+for batch in (3, 15):
+    optimiser.zero_grad()
+    encoder(torch.randn(batch, 3, 128, 32)).square().mean().backward()
+    optimiser.step()
+assert all(torch.isfinite(p).all() for p in encoder.parameters())
+print("trained")
+"""
+
+
+@pytest.mark.skipif(not _has_avx512(), reason="the oneDNN fault needs an AVX-512 CPU")
+def test_spectrogram_encoder_trains_at_odd_batches_on_avx512() -> None:
+    """oneDNN's AVX-512 strided 1x1 weight gradient (8 input channels, odd batch) killed the
+    process with a heap corruption; the shortcut's CPU path avoids that kernel."""
+    done = subprocess.run(
+        [sys.executable, "-c", ODD_BATCHES], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "trained", (
+        done.returncode,
+        done.stderr[-2000:],
+    )
+
+
+@pytest.mark.parametrize("dim, stride", [(2, (2, 2)), (1, (1, 2))])
+def test_strided_shortcut_is_the_strided_convolution(dim: int, stride: tuple[int, int]) -> None:
+    """Subsampling then a stride-1 1x1 convolution is the same sum of the same products as the
+    strided one. In float64, so that the check holds whatever kernels a CPU picks (in float32 on
+    the developers' AVX-512 CPU they were bit-identical, gradients included)."""
+    torch.manual_seed(0)
+    conv = StridedPointwise(8, 16, 1, stride=stride, bias=False).double()
+    conv = conv.to(memory_format=torch.channels_last)
+    x = torch.randn(5, 8, 1 if dim == 1 else 17, 33, dtype=torch.float64)
+    x = x.contiguous(memory_format=torch.channels_last).requires_grad_()
+    ours = conv(x)
+    reference = F.conv2d(x, conv.weight, stride=stride)
+    assert ours.shape == reference.shape == (5, 16, 1 if dim == 1 else 9, 17)
+    torch.testing.assert_close(ours, reference, rtol=1e-12, atol=1e-12)
+    gradient = torch.randn_like(ours)
+    mine = torch.autograd.grad(ours, (x, conv.weight), gradient)
+    theirs = torch.autograd.grad(reference, (x, conv.weight), gradient)
+    for a, b in zip(mine, theirs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

@@ -263,7 +263,17 @@ def extract(
         else:
             raise ClarError(f"{archive} is neither a zip nor a tar archive; delete it, run again")
         if validate is not None:
-            validate(staging)
+            try:
+                validate(staging)
+            except ClarError as e:
+                # The staging folder is deleted on the way out: name the archive at fault and
+                # the member inside it, not the folder (nor that folder's advice).
+                detail = str(e).split("; ")[0]
+                detail = detail.replace(f"{staging}{os.sep}", "").replace(str(staging), ".")
+                raise ClarError(
+                    f"archive {archive} is incomplete or not the expected one (in it: {detail}); "
+                    "delete it and run again"
+                ) from None
         os.rename(staging, dest)
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as e:
         shutil.rmtree(staging, ignore_errors=True)

@@ -56,6 +56,11 @@ def obtain(raw_dir: Path, *, root: str | Path, progress: bool = True, **options:
 def _compile(pattern: str | None, name: str, needs_label: bool = False) -> re.Pattern[str] | None:
     if pattern is None:
         return None
+    if not isinstance(pattern, str):  # YAML reads `label_regex: 5` as a number
+        raise ClarError(
+            f"{name} = {pattern!r} is invalid; allowed: a regular expression as a string "
+            f"(in quotes in params.yaml, e.g. {name}: '{pattern}')"
+        )
     try:
         compiled = re.compile(pattern)
     except re.error as e:
@@ -122,6 +127,12 @@ def _read_lists(root: Path) -> dict[str, set[str]] | None:
         lists[split] = {
             line.strip().replace("\\", "/") for line in text.splitlines() if line.strip()
         }
+    both = sorted(lists["test"] & lists["valid"])
+    if both:
+        raise ClarError(
+            f"{root}: {both[0]} is listed in both {LIST_FILES['test']} and "
+            f"{LIST_FILES['valid']}; list each file in one"
+        )
     return lists
 
 

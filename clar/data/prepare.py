@@ -13,6 +13,7 @@ from clar.atomic import building
 from clar.config import DatasetParams, PrepareParams
 from clar.data import registry
 from clar.data.audio import decode, to_clip
+from clar.data.checks import beyond_full_scale, check_items, check_splits, unreadable_names
 from clar.data.item import Item
 from clar.data.store import (
     carve_validation,
@@ -32,13 +33,22 @@ _COPY_ROWS = 2048
 
 
 def _decode_all(
-    items: list[Item], rate: int, samples: int, into: np.ndarray, progress: bool, desc: str
+    items: list[Item],
+    rate: int,
+    samples: int,
+    into: np.ndarray,
+    progress: bool,
+    desc: str,
+    loud: np.ndarray,
+    clip_loud: bool,
 ) -> list[dict]:
-    """Decode every item into row i of ``into`` (``[N, samples]`` int16); return the failures."""
+    """Decode every item into row i of ``into`` (``[N, samples]`` int16) and count its samples
+    beyond full scale into ``loud[i]``; return the failures."""
 
     def one(i: int) -> dict | None:
         try:
             waveform, source_rate = decode(items[i].path)
+            loud[i] = beyond_full_scale(waveform, items[i].path, clip_loud)
         except ClarError as err:
             return {"path": str(items[i].path), "error": str(err)}
         into[i] = to_int16(to_clip(waveform, source_rate, rate, samples))
@@ -82,14 +92,28 @@ def prepare(
     unknown = sorted({i.split for i in items} - set(SPLITS))
     if unknown:
         raise ClarError(f"{root}: split {unknown[0]!r} is invalid; allowed: {', '.join(SPLITS)}")
+    check_items(items, dataset.name)
+    items, unnamed = unreadable_names(items)
+    classes = sorted({i.label for i in items})
+    # Before decoding, as far as the listing tells (validation may still be carved from train).
+    splits, labels = [i.split for i in items], [i.label for i in items]
+    check_splits(splits, labels, classes, dataset.name, dataset.kind, ("train", "test"))
 
     samples = round(dataset.clip_seconds * params.sample_rate)
     with building(out_dir) as work:
         everything = np.lib.format.open_memmap(
             work / "all.npy", mode="w+", dtype=np.int16, shape=(len(items), samples)
         )
-        failures = _decode_all(
-            items, params.sample_rate, samples, everything, progress, desc=f"prepare {dataset.name}"
+        loud = np.zeros(len(items), dtype=np.int64)
+        failures = unnamed + _decode_all(
+            items,
+            params.sample_rate,
+            samples,
+            everything,
+            progress,
+            f"prepare {dataset.name}",
+            loud,
+            params.clip_loud,
         )
         if failures and not params.skip_bad_files:
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
@@ -104,7 +128,6 @@ def prepare(
                 print(f"skipped: {failure['error']}")
             print(f"{dataset.name}: skipped {len(failures)} bad file(s) (prepare.skip_bad_files)")
         bad = {f["path"] for f in failures}
-        classes = sorted({i.label for i in items})
         frame = pd.DataFrame(
             {
                 "row": range(len(items)),
@@ -127,6 +150,16 @@ def prepare(
                 params.valid_fraction,
             )
             frame.loc[frame.index[train.to_numpy()][moved], "split"] = "valid"
+        kept = frame["label_name"].tolist()
+        for note in check_splits(
+            frame["split"].tolist(), kept, classes, dataset.name, dataset.kind
+        ):
+            print(note)
+        if loud.any():
+            print(
+                f"{dataset.name}: clipped {int(loud.sum())} sample(s) beyond full scale in "
+                f"{int(np.count_nonzero(loud))} file(s) (prepare.clip_loud)"
+            )
 
         parts = []
         for split in SPLITS:
@@ -151,14 +184,6 @@ def prepare(
         manifest[columns].to_csv(work / "manifest.csv", index=False)
 
         counts = {s: int((manifest["split"] == s).sum()) for s in SPLITS}
-        missing = [
-            c for c in classes if not (manifest.query("split == 'train'")["label_name"] == c).any()
-        ]
-        if missing:
-            raise ClarError(
-                f"data set '{dataset.name}': class {missing[0]!r} has no training clip; "
-                "every class needs at least one"
-            )
         info = {
             "name": dataset.name,
             "kind": dataset.kind,
@@ -171,6 +196,8 @@ def prepare(
             "validation_carved_from_train": carved,
             "split_seed": params.split_seed,
             "skipped": failures,
+            # Only where something was clipped, so that other stores keep their bytes.
+            **({"clipped_samples": int(loud.sum())} if loud.any() else {}),
             "root": str(root),
             "megabytes": round(sum(counts.values()) * samples * 2 / 2**20, 1),
             # The content, not only names and counts: other audio under the same names changes
