@@ -1,27 +1,28 @@
 """Batch-norm statistics recomputed for the trained weights ("precise BN").
 
 Training leaves each batch-norm layer with running statistics that are an exponential average
-(momentum 0.1) of the batches of the last few dozen steps, taken from augmented views while the
+(momentum 0.1, so mostly the last ten or so steps) of batches of augmented views, taken while the
 weights were still moving. After a short training run (the quick profile's 50 steps) those
 averages describe earlier networks, and a model in eval mode normalises with the wrong mean and
-variance, layer after layer: measured on the speech stand-in, a supervised raw model's own
-classifier scored 28 % in eval mode and 82 % once the statistics were recomputed (README, "The
-own classifier").
+variance: measured on the speech stand-in, a supervised raw model's own classifier scored 28 %
+in eval mode and 82 % once the statistics were recomputed (README, "The own classifier").
 
 :func:`recompute` sets every layer's ``running_mean`` / ``running_var`` to the exact mean and
 unbiased variance of its input over the given batches, as fvcore's ``update_bn_stats`` does but
-without its average of per-batch variances, which leaves out the spread between batches. The
-network runs in train mode, each layer normalising with its batch's statistics as in training,
-with no gradient; the moments of each batch are merged in float64 (Chan et al.'s pairwise update),
-so no sum over millions of positions is kept in float32.
+without its average of per-batch variances, which leaves out the spread between batches. Each
+layer normalises with its batch's statistics on the way, as in training, with no gradient; the
+moments of each batch are merged in float64 (Chan et al.'s pairwise update), so no sum over
+millions of positions is kept in float32.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 _BatchNorm = nn.modules.batchnorm._BatchNorm
@@ -58,6 +59,13 @@ def layers(model: nn.Module) -> list[_BatchNorm]:
     return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
+def _batch_statistics(bn: _BatchNorm, x: Tensor) -> Tensor:
+    """``bn`` normalising with its batch's own statistics, as in training, without touching its
+    running statistics and without the all-reduce of a layer synchronised over the ranks (rank 0
+    recomputes alone)."""
+    return F.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps)
+
+
 @torch.no_grad()
 def recompute(
     model: nn.Module, forward: Callable[[Tensor], object], batches: Iterable[Tensor]
@@ -65,21 +73,18 @@ def recompute(
     """Set the running statistics of every batch-norm layer of ``model`` to the exact moments of
     its input over ``batches``, each put through ``forward`` (which runs ``model``).
 
-    Each batch must hold at least two items (a layer in train mode cannot normalise one).
-    ``model`` is left in the mode it was in. Returns the number of items seen.
+    On the way each layer normalises with its batch's statistics, as in training; nothing else
+    of ``model`` changes (its mode included). Each batch must hold at least two items. Returns
+    the number of items seen.
     """
     bns = layers(model)
     moments = {bn: _Moments() for bn in bns}
     hooks = [bn.register_forward_pre_hook(lambda m, args: moments[m].add(args[0])) for bn in bns]
-    was_training = model.training
-    # Momentum 0 keeps the running statistics as they are during the passes: the exact moments
-    # replace them afterwards.
-    saved = {bn: (bn.momentum, bn.num_batches_tracked.clone()) for bn in bns}
     items = 0
     try:
-        model.train()
         for bn in bns:
-            bn.momentum = 0.0
+            # An instance attribute, which Module.__call__ runs in place of the class's forward.
+            bn.forward = partial(_batch_statistics, bn)
         for batch in batches:
             forward(batch)
             items += len(batch)
@@ -87,9 +92,7 @@ def recompute(
         for hook in hooks:
             hook.remove()
         for bn in bns:
-            bn.momentum = saved[bn][0]
-            bn.num_batches_tracked.copy_(saved[bn][1])
-        model.train(was_training)
+            bn.__dict__.pop("forward", None)
     for bn, m in moments.items():
         if m.mean is None or m.m2 is None:
             continue  # a layer the forward never reached (a head it does not call)

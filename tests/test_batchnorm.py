@@ -3,6 +3,7 @@ classifier that scores as its weights allow, not as stale running averages do.""
 
 import copy
 
+import pytest
 import torch
 from test_train import FEATURES, RATE, TRAIN, tone_store
 
@@ -85,7 +86,16 @@ def test_even_batches_leave_no_item_alone():
         assert min(len(b) for b in cut) >= min(size, n)
 
 
-def test_own_classifier_scores_with_statistics_of_its_final_weights(tmp_path):
+@pytest.fixture
+def one_thread():
+    """Many tiny tensor ops: on a busy 2-core machine two OpenMP threads wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_own_classifier_scores_with_statistics_of_its_final_weights(tmp_path, one_thread):
     # A short supervised run at the quick profile's learning rate: the running averages the
     # training leaves (kept in the checkpoint) put the model's own classifier well below what
     # its weights give; model.pt holds statistics recomputed over the un-augmented clips.
@@ -93,7 +103,6 @@ def test_own_classifier_scores_with_statistics_of_its_final_weights(tmp_path):
     from clar.probe import embed_splits, evaluate
     from clar.train import train
 
-    torch.set_num_threads(1)
     store = tone_store(tmp_path / "tones")
     run = Run("tones", "raw", "supervised", 100.0, 0, ("fade", "time_mask"))
     params = TRAIN.model_copy(update={"lr": 0.01, "epochs": 6, "warmup_epochs": 1})
