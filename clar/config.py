@@ -28,6 +28,7 @@ from clar.vocabulary import (
     INPUTS,
     LABEL_FREE,
     NOISE_COLOURS,
+    OBJECTIVES,
     join_combo,
     split_combo,
 )
@@ -120,6 +121,15 @@ class PerDataset(Section):
     batch_size: int | None = Field(None, ge=2)
 
 
+class PerObjective(PerDataset):
+    """``train.per_objective.<objective>``: applied over ``train`` and ``train.per_dataset``."""
+
+    lr: Rate | None = None
+    weight_decay: float | None = Field(None, ge=0)
+    lars: bool | None = None
+    warmup_epochs: Count | None = None
+
+
 class TrainParams(Section):
     width: float = Field(gt=0, le=4)
     epochs: int = Field(ge=1)
@@ -133,6 +143,8 @@ class TrainParams(Section):
     eval_every: int = Field(ge=1)
     device: Literal[DEVICES]
     per_dataset: Mapping[str, PerDataset] = Field(default_factory=dict)
+    # A study's own batch size, learning rate ... per objective (README "Settings per objective").
+    per_objective: Mapping[Literal[OBJECTIVES], PerObjective] = Field(default_factory=dict)
     devices: int = Field(1, ge=1)
     """Processes per node, one per device; above 1 trains data-parallel (clar.distributed)."""
     nodes: int = Field(1, ge=1)
@@ -150,11 +162,13 @@ class TrainParams(Section):
         """``device_clips_gb`` in bytes, as :class:`clar.data.clips.Clips` takes it."""
         return self.device_clips_gb * 1e9
 
-    def for_dataset(self, name: str) -> TrainParams:
-        """These parameters with the data set's own epochs / batch size, where it has them."""
-        own = self.per_dataset.get(name)
-        changes = own.model_dump(exclude_none=True) if own else {}
-        return self.model_copy(update={"per_dataset": {}, **changes})
+    def for_run(self, dataset: str, objective: str | None = None) -> TrainParams:
+        """The data set's own settings, then the objective's over them. The result holds neither
+        mapping, so that a run's fingerprint and run.json say what it trained with."""
+        changes: dict = {}
+        for own in (self.per_dataset.get(dataset), self.per_objective.get(objective)):
+            changes |= own.model_dump(exclude_none=True) if own else {}
+        return self.model_copy(update={"per_dataset": {}, "per_objective": {}, **changes})
 
 
 class EvaluateParams(Section):
@@ -399,11 +413,11 @@ def parse_params(raw: Mapping[str, Any], source: Path = layout.PARAMS) -> Params
             raise invalid(source, f"datasets.{name}.clip_seconds", seconds, least)
     # Data-parallel: every rank takes an equal share of each global batch.
     world = params.train.devices * params.train.nodes
-    batch_sizes = {"train.batch_size": params.train.batch_size} | {
-        f"train.per_dataset.{name}.batch_size": own.batch_size
-        for name, own in params.train.per_dataset.items()
-        if own.batch_size is not None
-    }
+    batch_sizes = {"train.batch_size": params.train.batch_size}
+    for group in ("per_dataset", "per_objective"):
+        for name, own in getattr(params.train, group).items():
+            if own.batch_size is not None:
+                batch_sizes[f"train.{group}.{name}.batch_size"] = own.batch_size
     for key, size in batch_sizes.items():
         if size % world:
             raise invalid(source, key, size, f"a multiple of train.devices x train.nodes ({world})")

@@ -44,7 +44,7 @@ def train_and_evaluate(
     history = train(
         run,
         store,
-        params.train.for_dataset(run.dataset),
+        params.train.for_run(run.dataset, run.objective),
         params.augment,
         params.features,
         out,

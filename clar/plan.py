@@ -10,8 +10,8 @@ take on a chosen device.
   products, a multiply-add counted as two), at the profile's width, clip length and features.
   Training a view costs 3x its forward pass (the backward pass computes the gradients of the
   activations and of the weights, each about one forward); probes and evaluation are forward
-  only. The features' STFT, batch norm, the heads (a few MFLOP) and the evaluation head fitted
-  on the embeddings are left out.
+  only, as are the passes that recompute the batch-norm statistics. The features' STFT, batch
+  norm, the heads (a few MFLOP) and the evaluation head fitted on the embeddings are left out.
 - The clip-views follow the training loop (:mod:`clar.train`): ``ceil(train clips / batch)``
   steps per epoch, each of ``min(batch, pool)`` clips, the pool being the labelled clips of a
   supervised run; one view per clip for the supervised objective, two for the others.
@@ -219,10 +219,11 @@ def run_views(
     steps = max(1, math.ceil(splits.train / train.batch_size))
     training = train.epochs * steps * min(train.batch_size, pool) * views_per_clip(objective)
     probes = heldout_probes(train.epochs, train.eval_every) if monitor else 0
-    # Evaluation embeds the three splits once; every fraction's head, and the model's own
-    # classifier, start from those embeddings.
-    scored = splits.train + splits.valid + splits.test
-    return training, probes * (splits.train + splits.valid), scored
+    # Each probe, and the saved model, first recompute the batch-norm statistics over the pool
+    # (clar.batchnorm: one forward pass). Evaluation embeds the three splits once; every
+    # fraction's head, and the model's own classifier, start from those embeddings.
+    scored = pool + splits.train + splits.valid + splits.test
+    return training, probes * (pool + splits.train + splits.valid), scored
 
 
 def run_plan(
@@ -236,7 +237,7 @@ def run_plan(
 ) -> RunPlan:
     """One run of ``stage`` (the arguments of :func:`run_views`, by data set name)."""
     spec = params.dataset(dataset)
-    train = params.train.for_dataset(dataset)
+    train = params.train.for_run(dataset, objective)
     rate = params.prepare.sample_rate
     flops = encoder_flops(
         input, train.width, round(spec.clip_seconds * rate), rate, params.features

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from clar import batchnorm
 from clar.config import EvaluateParams, FeatureParams
 from clar.data.clips import Clips
 from clar.data.store import Store, class_sizes, label_ranks, labelled_mask
@@ -226,6 +227,37 @@ def check_features_clips(features_dir: Path, info: dict, store: Store) -> None:
             f"{features_dir}: written from other clips than {store.folder} holds now (prepared "
             f"again since); run `dvc repro features@{features_dir.name}`"
         )
+
+
+def recompute_batch_norm(
+    model: Model,
+    inputs: tuple[Callable[[Tensor], Tensor], np.ndarray | Clips],
+    rows: Tensor,
+    batch_size: int,
+    device: torch.device,
+    seed: int,
+) -> int:
+    """Batch-norm statistics of ``model`` recomputed for its current weights
+    (:func:`clar.batchnorm.recompute`) over the un-augmented training clips ``rows`` (``[N]``
+    indices: the clips the run trained on), as :func:`encoder_inputs` gives them.
+
+    The clips go in a shuffled order (``seed``) and batches of about ``batch_size``, so that each
+    batch mixes the classes as a training batch does: the layers normalise with batch statistics
+    on the way. Returns the number of clips.
+    """
+    encode, data = inputs
+    order = rows.cpu()[torch.randperm(len(rows), generator=torch.Generator().manual_seed(seed))]
+    index = batchnorm.even_batches(order, batch_size)
+    if isinstance(data, Clips):
+        chunks = data.batches(index)
+    else:
+        chunks = (torch.as_tensor(np.array(data[i.numpy()])) for i in index)
+
+    def forward(chunk: Tensor) -> object:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            return model.head(encode(full(chunk.to(device))))
+
+    return batchnorm.recompute(model, forward, chunks)
 
 
 def labelled_counts(store: Store, labelled: Tensor) -> dict:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from clar import distributed, runs, sources
+from clar import batchnorm, distributed, runs, sources
 from clar.augment.transforms import augment
 from clar.config import AugmentParams, FeatureParams, TrainParams
 from clar.data.clips import Clips
@@ -28,7 +28,7 @@ from clar.losses import hybrid_loss, nt_xent
 from clar.models import Model, build_model
 from clar.optim import build_optimizer, warmup_cosine
 from clar.precision import full
-from clar.probe import encoder_inputs, probe_accuracy
+from clar.probe import encoder_inputs, probe_accuracy, recompute_batch_norm
 from clar.progress import progress_bar
 from clar.runs import Run
 from clar.vocabulary import CONTRASTIVE, HYBRID, SUPERVISED
@@ -262,9 +262,15 @@ def train(
         }
         last = epoch + 1 == params.epochs
         if monitor and ((epoch + 1) % params.eval_every == 0 or last):
-            row["heldout_accuracy"] = probe_accuracy(
-                model, probe_inputs, probe_labels, len(store.classes), params.batch_size, device
-            )
+            # Probed as the finished model is scored, with statistics for these weights; the
+            # training goes on with its own running averages.
+            with batchnorm.kept(model):
+                recompute_batch_norm(
+                    model, probe_inputs["train"], pool, params.batch_size, device, run.seed
+                )
+                row["heldout_accuracy"] = probe_accuracy(
+                    model, probe_inputs, probe_labels, len(store.classes), params.batch_size, device
+                )
         history.append(row)
         # The latest held-out accuracy, so the bar never shows a blank between probes.
         probed = [r["heldout_accuracy"] for r in history if "heldout_accuracy" in r]
@@ -294,6 +300,15 @@ def train(
     if distributed.rank() > 0:
         return history  # rank 0 alone writes the run's files
 
+    # The saved model's batch-norm statistics are those of its final weights on the clips it
+    # trained on, un-augmented as every split is scored (clar.batchnorm); the checkpoint keeps
+    # the training's own, so that a resumed run trains on as an uninterrupted one.
+    train_inputs = probe_inputs.get("train") or encoder_inputs(
+        model, store, "train", features_dir, features, device, clips
+    )
+    statistics_clips = recompute_batch_norm(
+        model, train_inputs, pool, params.batch_size, device, run.seed
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     runs.save(model.state_dict(), out_dir / runs.MODEL_FILE)
     runs.write_run_info(
@@ -307,6 +322,18 @@ def train(
             "features": features.model_dump(mode="json"),
             "device": str(device),
             "fingerprint": stamp,
+            # What each step really used: the global batch is the pool's size where that is
+            # smaller than train.batch_size (a supervised run at a low label fraction).
+            "effective": {
+                "batch_size": batch,
+                "lr": params.lr,
+                "epochs": params.epochs,
+                "steps_per_epoch": steps,
+                "warmup_epochs": params.warmup_epochs,
+                "weight_decay": params.weight_decay,
+                "lars": params.lars,
+            },
+            "batch_norm_statistics": {"recomputed_over_clips": statistics_clips},
         },
     )
     runs.write_history(out_dir, history)

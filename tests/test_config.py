@@ -49,9 +49,9 @@ def test_paper_profile_is_the_papers_scale():
     assert params.grid.fractions_for("raw") == (1, 10, 20, 50, 100)
     assert params.grid.fractions_for("spectrogram") == (1, 10, 20, 50, 100)
     assert len(params.grid.seeds) == 3
-    assert params.train.for_dataset("nsynth").epochs == 120
-    assert params.train.for_dataset("esc10").epochs == 2000
-    assert params.train.for_dataset("sc09").batch_size == 1024
+    assert params.train.for_run("nsynth").epochs == 120
+    assert params.train.for_run("esc10").epochs == 2000
+    assert params.train.for_run("sc09").batch_size == 1024
     assert len(params.augmentation_study.combos) == 21
 
 

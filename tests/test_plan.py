@@ -78,11 +78,13 @@ def test_clip_views_are_those_the_real_grid_cell_puts_through_the_encoder(
     group = "pretrain" if objective == "contrastive" else "train"
     runs = [r for r in plan_runs(params) if r.stage == f"{group}@tones-spectrogram-{objective}"]
 
-    seen = {True: 0, False: 0}  # clips through the encoder in training / in eval mode
+    # Clips through the encoder with gradients (training) / without (the batch-norm statistics,
+    # probes and evaluation).
+    seen = {True: 0, False: 0}
 
     def count(module, args, output):
         if isinstance(module, ResNet):
-            seen[module.training] += len(args[0])
+            seen[torch.is_grad_enabled()] += len(args[0])
 
     hook = torch.nn.modules.module.register_module_forward_hook(count)
     try:

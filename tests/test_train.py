@@ -149,7 +149,11 @@ def test_a_compiled_run_trains_as_the_eager_one(store, tmp_path, float64):
         histories.append(
             train(run, store, step, AugmentParams(), FEATURES, out, out / "ckpt", progress=False)
         )
-        weights.append(torch.load(out / "model.pt"))
+        # The training's state, as the checkpoint keeps it: model.pt's batch-norm statistics are
+        # recomputed from these weights (clar.batchnorm), eagerly for both runs, and that turns
+        # the weights' rounding differences (0.7 % of their norm here) into about 6 %.
+        weights.append(torch.load(out / "ckpt" / "checkpoint.pt", weights_only=False)["model"])
+        assert torch.load(out / "model.pt").keys() == weights[-1].keys()
         assert (counters["stats"]["unique_graphs"] > 0) == compiled
     eager, compiled = ([row["loss"] for row in history] for history in histories)
     np.testing.assert_allclose(compiled, eager, rtol=0, atol=COMPILED_ATOL)
