@@ -15,7 +15,8 @@ import yaml
 from clar import layout
 from clar.atomic import write_text
 from clar.cli import Parser, run
-from clar.config import compose, load_params, parse_params
+from clar.compose import compose
+from clar.config import load_params, parse_params
 from clar.data.catalog import DATASETS
 from clar.data.registry import resolve_options
 from clar.errors import ClarError

@@ -12,7 +12,8 @@ import yaml
 
 from clar.__main__ import main
 from clar.cli import run
-from clar.config import compose, load_params, parse_params
+from clar.compose import compose
+from clar.config import load_params, parse_params
 from clar.data.registry import resolve_options
 from clar.errors import ClarError
 

@@ -22,7 +22,8 @@ from test_train import FEATURES, TRAIN, read_history, tone_store
 from torch import nn
 
 from clar import distributed
-from clar.config import AugmentParams, compose, parse_params
+from clar.compose import compose
+from clar.config import AugmentParams, parse_params
 from clar.errors import ClarError
 from clar.losses import nt_xent
 from clar.runs import Run
@@ -57,7 +58,8 @@ from pathlib import Path
 import torch
 sys.path.insert(0, {tests!r})
 from clar import distributed
-from clar.config import AugmentParams, compose, parse_params
+from clar.compose import compose
+from clar.config import AugmentParams, parse_params
 from clar.errors import ClarError
 from clar.data.store import Store
 from clar.runs import Run

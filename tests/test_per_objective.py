@@ -10,7 +10,8 @@ import pytest
 from test_train import tone_store
 
 from clar import runs
-from clar.config import compose, parse_params
+from clar.compose import compose
+from clar.config import parse_params
 from clar.errors import ClarError
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clar.config import compose
+from clar.compose import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -11,7 +11,8 @@ from test_train import tone_store
 from torch.utils.flop_counter import FlopCounterMode
 
 from clar.__main__ import main
-from clar.config import compose, parse_params
+from clar.compose import compose
+from clar.config import parse_params
 from clar.errors import ClarError
 from clar.experiments import grid_cell
 from clar.features import TimeFrequency

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from clar import layout, runs
-from clar.config import compose, parse_params
+from clar.compose import compose
+from clar.config import parse_params
 from clar.sources import closure, imports, module_name
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -24,7 +24,8 @@ import pandas as pd
 import torch
 
 from clar.atomic import building
-from clar.config import Params, compose, parse_params
+from clar.compose import compose
+from clar.config import Params, parse_params
 from clar.data.feature_store import write_features
 from clar.data.store import Store, class_sizes, label_ranks, open_split_array, write_info
 from clar.features import TimeFrequency, gigabytes
