@@ -3,7 +3,6 @@ classifier that scores as its weights allow, not as stale running averages do.""
 
 import copy
 
-import pytest
 import torch
 from test_train import FEATURES, RATE, TRAIN, tone_store
 
@@ -84,15 +83,6 @@ def test_even_batches_leave_no_item_alone():
         cut = batchnorm.even_batches(torch.arange(n), size)
         assert torch.equal(torch.cat(cut), torch.arange(n))
         assert min(len(b) for b in cut) >= min(size, n)
-
-
-@pytest.fixture
-def one_thread():
-    """Many tiny tensor ops: on a busy 2-core machine two OpenMP threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_own_classifier_scores_with_statistics_of_its_final_weights(tmp_path, one_thread):

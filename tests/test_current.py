@@ -15,11 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import test_train
 import torch
 import yaml
 
 from clar import runs
-from clar.config import AugmentParams, DatasetParams, FeatureParams, PrepareParams, TrainParams
+from clar.config import AugmentParams, DatasetParams, PrepareParams
 from clar.data.feature_store import write_features
 from clar.data.prepare import prepare
 from clar.data.store import Store
@@ -32,29 +33,9 @@ from clar.train import train
 ROOT = Path(__file__).resolve().parents[1]
 RATE = 16000
 PREPARE = PrepareParams(sample_rate=RATE, split_seed=0, valid_fraction=0.25, skip_bad_files=False)
-FEATURES = FeatureParams(
-    window_ms=32.0,
-    hop_ms=16.0,
-    n_bins=32,
-    f_min=40.0,
-    f_max=8000.0,
-    channels=("log_stft", "phase", "log_mel"),
-    max_gb=1.0,
-)
-TRAIN = TrainParams(
-    width=0.125,
-    epochs=2,
-    batch_size=8,
-    lr=3e-3,
-    weight_decay=1e-6,
-    lars=False,
-    warmup_epochs=0,
-    temperature=0.5,
-    checkpoint_every=1,
-    eval_every=1,
-    device="cpu",
-    per_dataset={},
-)
+# test_train's settings, smaller: two epochs of batches of 8, 32 bands.
+FEATURES = test_train.FEATURES.model_copy(update={"window_ms": 32.0, "hop_ms": 16.0, "n_bins": 32})
+TRAIN = test_train.TRAIN.model_copy(update={"epochs": 2, "batch_size": 8, "eval_every": 1})
 RUN = Run("adv", "raw", "supervised", 100.0, 0, ("fade",))
 
 
@@ -94,15 +75,6 @@ def tones(tmp_path) -> tuple[Path, Store]:
     root = tmp_path / "audio"
     write_tones(root)
     return root, prepare_set(root, tmp_path / "prepared" / "adv")
-
-
-@pytest.fixture
-def one_thread():
-    """Many tiny tensor ops: on a busy 2-core machine two OpenMP threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def train_run(store: Store, where: Path, features_dir: Path | None = None) -> list[dict]:

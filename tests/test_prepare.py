@@ -24,11 +24,12 @@ RATE = 16000
 PREPARE = PrepareParams(sample_rate=RATE, split_seed=0, valid_fraction=0.25, skip_bad_files=False)
 
 
-def write_tone(path: Path, seed: int, rate: int = 22050) -> None:
-    """A 0.3 s float WAV at another rate than the store's, so prepare resamples it."""
+def write_tone(path: Path, seed: int, rate: int = 22050, gain: float = 0.3) -> None:
+    """A 0.3 s float WAV, a tone of peak about ``gain`` plus a little noise; by default at
+    another rate than the store's, so prepare resamples it."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(0.3 * rate)) / rate
-    clip = 0.3 * np.sin(2 * np.pi * (200 + 50 * seed) * t) + 0.01 * rng.standard_normal(len(t))
+    clip = gain * np.sin(2 * np.pi * (200 + 50 * seed) * t) + 0.01 * rng.standard_normal(len(t))
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, clip.astype(np.float32), rate, subtype="FLOAT")
 

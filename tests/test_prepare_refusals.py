@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from test_prepare import write_tone
 
 from clar.config import DatasetParams, PrepareParams
 from clar.data.prepare import prepare
@@ -21,22 +22,13 @@ RATE = 16000
 PREPARE = PrepareParams(sample_rate=RATE, split_seed=0, valid_fraction=0.25, skip_bad_files=False)
 
 
-def write_tone(path: Path, seed: int, gain: float = 0.3) -> None:
-    """A 0.3 s float WAV: a tone of peak about ``gain`` plus a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(0.3 * RATE)) / RATE
-    clip = gain * np.sin(2 * np.pi * (200 + 50 * seed) * t) + 0.01 * rng.standard_normal(len(t))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(path, clip.astype(np.float32), RATE, subtype="FLOAT")
-
-
 @pytest.fixture
 def folder(tmp_path) -> Path:
     """Two classes of four tones each in class sub-folders."""
     root = tmp_path / "audio"
     for c, label in enumerate(("cat", "dog")):
         for k in range(4):
-            write_tone(root / label / f"{label}_{k}.wav", seed=10 * c + k)
+            write_tone(root / label / f"{label}_{k}.wav", seed=10 * c + k, rate=RATE)
     return root
 
 
@@ -131,7 +123,7 @@ def test_float_samples_beyond_full_scale_are_refused_or_clipped_and_counted(
     folder, tmp_path, capsys
 ):
     loud = folder / "dog" / "dog_3.wav"
-    write_tone(loud, seed=13, gain=3.0)
+    write_tone(loud, seed=13, rate=RATE, gain=3.0)
     peak = float(np.abs(sf.read(loud, dtype="float32")[0]).max())
     beyond = int((np.abs(sf.read(loud, dtype="float32")[0]) > 1).sum())
     dataset = pets(folder, test_regex=r"_0\.wav$")
@@ -154,7 +146,7 @@ def test_float_samples_beyond_full_scale_are_refused_or_clipped_and_counted(
 
 
 def test_a_file_name_that_is_not_utf8_is_named_and_skippable(folder, tmp_path, capsys):
-    write_tone(folder / "cat" / "cafe.wav", seed=5)
+    write_tone(folder / "cat" / "cafe.wav", seed=5, rate=RATE)
     try:  # libsndfile cannot open such a name, so the file is written first and renamed
         os.rename(folder / "cat" / "cafe.wav", folder / "cat" / os.fsdecode(b"caf\xe9.wav"))
     except OSError:

@@ -218,15 +218,6 @@ def test_evaluation_writes_per_clip_predictions_and_the_real_label_fraction(stor
     assert [p.name for p in tmp_path.iterdir()] == ["predictions-f25.npz"]
 
 
-@pytest.fixture
-def one_thread():
-    """Many tiny tensor ops: on a busy 2-core machine two OpenMP threads wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_head_selection_sees_only_the_validation_labels_of_the_runs_fraction(store, one_thread):
     from clar.models import build_model
     from clar.probe import embed_splits, evaluate, selection_clips
