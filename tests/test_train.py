@@ -150,8 +150,8 @@ def test_a_compiled_run_trains_as_the_eager_one(store, tmp_path, float64):
             train(run, store, step, AugmentParams(), FEATURES, out, out / "ckpt", progress=False)
         )
         # The training's state, as the checkpoint keeps it: model.pt's batch-norm statistics are
-        # recomputed from these weights (clar.batchnorm), eagerly for both runs, and that turns
-        # the weights' rounding differences (0.7 % of their norm here) into about 6 %.
+        # recomputed from these weights (clar.batchnorm), which magnifies any difference of the
+        # weights (in float32, 0.7 % of their norm became about 6 %).
         weights.append(torch.load(out / "ckpt" / "checkpoint.pt", weights_only=False)["model"])
         assert torch.load(out / "model.pt").keys() == weights[-1].keys()
         assert (counters["stats"]["unique_graphs"] > 0) == compiled
