@@ -103,7 +103,7 @@ def cell_setup(sizes: dict) -> tuple[Params, str, str, str, object, int]:
     parameters at the check's sizes, and its clip length in samples."""
     params = paper_params()
     dataset, input, objective = sizes["cell"].split("/")
-    train = params.train.for_dataset(dataset)
+    train = params.train.for_run(dataset)
     changes = {"device": sizes["device"], "warmup_epochs": 0}
     changes |= {k: sizes[k] for k in ("width", "batch_size") if sizes.get(k)}
     train = train.model_copy(update=changes)
