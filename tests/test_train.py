@@ -132,6 +132,7 @@ def test_short_training_decreases_the_loss(store, tmp_path, input_, objective):
     assert {"model.pt", "run.json", "history.tsv"} <= {p.name for p in (tmp_path / "run").iterdir()}
 
 
+@pytest.mark.inductor
 def test_a_compiled_run_trains_as_the_eager_one(store, tmp_path, float64):
     # train.compile: the same run through torch.compile (inductor, C++ on a CPU) gives the eager
     # run's losses and weights, saved under the model's own keys. In float64: in float32 the
