@@ -22,17 +22,15 @@ from clar.vocabulary import (
     DEVICES,
     FADE_SHAPES,
     FEATURE_CHANNELS,
-    FRACTION_TRAINED,
-    HEADS,
-    INPUTS,
-    LABEL_FREE,
     NOISE_COLOURS,
-    OBJECTIVES,
     join_combo,
     split_combo,
 )
 
-Input = Literal[INPUTS]
+# An encoder, objective or evaluation head, by its registered name: checked against the
+# registries, plug-ins included, by clar.grid.load_methods.
+Name = Annotated[str, Field(min_length=1)]
+Input = Name
 Augmentation = Literal[AUGMENTATIONS]
 # An E1 cell is written "fade+time_mask" in params.yaml and read as ("fade", "time_mask").
 Combo = Annotated[
@@ -143,7 +141,7 @@ class TrainParams(Section):
     device: Literal[DEVICES]
     per_dataset: Mapping[str, PerDataset] = Field(default_factory=dict)
     # A study's own batch size, learning rate ... per objective (README "Settings per objective").
-    per_objective: Mapping[Literal[OBJECTIVES], PerObjective] = Field(default_factory=dict)
+    per_objective: Mapping[Name, PerObjective] = Field(default_factory=dict)
     devices: int = Field(1, ge=1)
     """Processes per node, one per device; above 1 trains data-parallel (clar.distributed)."""
     nodes: int = Field(1, ge=1)
@@ -171,7 +169,7 @@ class TrainParams(Section):
 
 
 class EvaluateParams(Section):
-    head: Literal[HEADS]
+    head: Name
     epochs: int = Field(ge=1)
     lr: Rate
     batch_size: int = Field(ge=2)
@@ -208,13 +206,25 @@ class AugmentationStudyParams(Section):
     combos: tuple[Combo, ...]
     input: Input
     seed: Count
+    objective: Name = "contrastive"
+    """The objective every E1 run trains with: the paper's is the contrastive one."""
 
 
 class LossParams(Section):
-    """Which objectives train: those that use labels once per fraction, label-free ones once."""
+    """Which objectives train: those that use labels once per fraction, label-free ones once;
+    ``options.<name>``: an objective's own parameters (its ``Options`` model checks them)."""
 
-    fraction_trained: tuple[Literal[FRACTION_TRAINED], ...]
-    label_free: tuple[Literal[LABEL_FREE], ...]
+    fraction_trained: tuple[Name, ...]
+    label_free: tuple[Name, ...]
+    options: Mapping[str, Mapping[str, Any]] = Field(default_factory=dict)
+
+
+class PluginParams(Section):
+    """Methods of one's own, as ``path/to/file.py:Class`` or ``module:Class`` (clar.plugins)."""
+
+    objectives: tuple[str, ...] = ()
+    encoders: tuple[str, ...] = ()
+    heads: tuple[str, ...] = ()
 
 
 class ReportParams(Section):
@@ -236,6 +246,7 @@ class Params(Section):
     augmentation_study: AugmentationStudyParams
     loss: LossParams
     report: ReportParams
+    plugins: PluginParams = PluginParams()
     source: Path = Field(layout.PARAMS, exclude=True)
 
     def dataset(self, name: str) -> DatasetParams:

@@ -1,11 +1,10 @@
-"""The paper's experiments as runs: what each training stage trains and how it is scored.
+"""The paper's experiments as training stages: each trains the runs of one cell of
+:mod:`clar.grid` and scores them.
 
-- E2-E4, the grid (:func:`grid_cell`): one run per data set, input, objective, label fraction
-  and seed. Objectives that use labels train once per fraction; the label-free one trains once
-  per seed and its frozen encoder is scored at every fraction. A cell (data set, input,
-  objective) holds all its seeds: the seeds are what the report's intervals resample.
-- E1, the augmentation study (:func:`augmentation_study`): contrastive training with each
-  single augmentation and each pair, scored at 100 % labels.
+- E2-E4, the grid (:func:`grid_cell`): a cell (data set, encoder, objective) holds all its
+  seeds, which are what the report's intervals resample.
+- E1, the augmentation study (:func:`augmentation_study`): ``augmentation_study.objective``
+  with each combination of augmentations, scored at 100 % labels.
 
 Evaluation runs in the same process as training: a stage started again after a change to
 ``evaluate:`` finds the finished checkpoint and only re-scores.
@@ -16,19 +15,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from clar import distributed, layout, runs
+from clar import distributed, grid, layout, runs
 from clar.config import Params
 from clar.data.store import Store
+from clar.objectives import OBJECTIVES
 from clar.probe import embed_splits, evaluate
 from clar.runs import Run
 from clar.train import pick_device, train
-from clar.vocabulary import (
-    CONTRASTIVE,
-    CONVERGENCE_COMPARED,
-    FULL_FRACTION,
-    LABEL_FREE,
-    OWN_CLASSIFIER,
-)
 
 
 def train_and_evaluate(
@@ -38,6 +31,7 @@ def train_and_evaluate(
 
     ``name`` says on the progress bars which run of the stage this is. Returns the run's folder.
     """
+    objective = OBJECTIVES.get(run.objective)
     store = Store.open(layout.prepared(run.dataset))
     features_dir = layout.features(run.dataset)
     out = runs.folder(run, experiment)
@@ -50,8 +44,9 @@ def train_and_evaluate(
         out,
         runs.checkpoint_folder(run, experiment),
         features_dir,
-        monitor=experiment == runs.GRID and run.objective in CONVERGENCE_COMPARED,
+        monitor=experiment == runs.GRID and objective.monitored,
         desc=name,
+        options=grid.objective_options(params, run.objective),
     )
     if distributed.rank() > 0:
         return out  # rank 0 alone evaluates; the others wait for it in the next collective
@@ -74,7 +69,7 @@ def train_and_evaluate(
             fraction,
             params.evaluate,
             seed=run.seed,
-            own_classifier=run.objective in OWN_CLASSIFIER,
+            own_classifier=objective.own_classifier,
             desc=f"{name}: head at {fraction:g} %",
         )
         result = {"run": info["run"], **scored}
@@ -87,35 +82,34 @@ def train_and_evaluate(
     return out
 
 
+def run_cell(params: Params, cell: grid.Cell) -> Path:
+    """Train and score every run of ``cell``; returns the stage's output folder."""
+    grid.load_methods(params)
+    scored = grid.cell_scored(params, cell)
+    for k, item in enumerate(scored, 1):
+        run = item.run
+        if cell.experiment == runs.AUGMENTATION:
+            name = f"E1 {cell.dataset} {run.views} ({k} of {len(scored)})"
+        else:
+            labelled = "" if run.label_free else f"{run.fraction:g} % "
+            name = (
+                f"{cell.dataset} {cell.input} {cell.objective} {labelled}seed {run.seed} "
+                f"({k} of {len(scored)})"
+            )
+        train_and_evaluate(params, run, cell.experiment, item.fractions, name)
+    if cell.experiment == runs.AUGMENTATION:
+        return runs.experiment_folder(runs.AUGMENTATION, cell.dataset)
+    return runs.cell_folder(cell.dataset, cell.input, cell.objective)
+
+
 def grid_cell(params: Params, dataset: str, input: str, objective: str) -> Path:
     """One cell of the E2-E4 grid, every seed of ``grid.seeds`` trained and scored; returns the
-    cell's folder.
-
-    Objectives that use labels train one run per label fraction of the input; label-free ones
-    train one run per seed, scored at every fraction.
-    """
-    fractions = params.grid.fractions_for(input)
-    cell = [
-        (seed, fraction)
-        for seed in params.grid.seeds
-        for fraction in ((None,) if objective in LABEL_FREE else fractions)
-    ]
-    for k, (seed, fraction) in enumerate(cell, 1):
-        run = runs.grid_run(dataset, input, objective, fraction, seed, params.grid.augmentations)
-        labelled = "" if run.label_free else f"{fraction:g} % "
-        name = f"{dataset} {input} {objective} {labelled}seed {seed} ({k} of {len(cell)})"
-        train_and_evaluate(
-            params, run, runs.GRID, fractions if run.label_free else (fraction,), name
-        )
-    return runs.cell_folder(dataset, input, objective)
+    cell's folder."""
+    return run_cell(params, grid.Cell(runs.GRID, dataset, input, objective))
 
 
 def augmentation_study(params: Params, dataset: str) -> Path:
     """E1 on ``dataset``: every combination of ``augmentation_study.combos``, trained and
     scored; returns the folder that holds the study's runs."""
     study = params.augmentation_study
-    for k, combo in enumerate(study.combos, 1):
-        run = Run(dataset, study.input, CONTRASTIVE, FULL_FRACTION, study.seed, combo)
-        name = f"E1 {dataset} {run.views} ({k} of {len(study.combos)})"
-        train_and_evaluate(params, run, runs.AUGMENTATION, (FULL_FRACTION,), name)
-    return runs.experiment_folder(runs.AUGMENTATION, dataset)
+    return run_cell(params, grid.Cell(runs.AUGMENTATION, dataset, study.input, study.objective))

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from clar import runs
 from clar.config import FeatureParams
 from clar.errors import ClarError
-from clar.models import Model, ResNet, build_model
+from clar.models import Model, build_model
 
 FORMAT = "clar-hear-encoder"
 VERSION = 1
@@ -56,7 +56,7 @@ class HearModel(nn.Module):
         self.input = info["input"]
         self.classes: list[str] = list(info["classes"])
         self.info = info
-        stride, offset, min_length = frame_geometry(model.encoder)
+        stride, offset, min_length = model.encoder.frame_geometry()
         # The encoder's time axis counts samples (raw) or feature frames (spectrogram).
         hop = model.features.hop if model.features is not None else 1
         self.frame_ms = stride * hop * 1000.0 / self.sample_rate
@@ -72,37 +72,10 @@ class HearModel(nn.Module):
 
     def feature_map(self, audio: Tensor) -> Tensor:
         """``[n, samples] -> [n, D, frames]``: the encoder's output before global pooling."""
-        features = self.model.features
-        if features is None:
-            return self.model.encoder.feature_map(audio.unsqueeze(1))
-        return self.model.encoder.feature_map(features(audio)).mean(dim=2)
+        return self.model.encoder.frames(self.model.front(audio))
 
     def forward(self, audio: Tensor) -> Tensor:
         return get_scene_embeddings(audio, self)
-
-
-def _time(value: int | tuple[int, ...]) -> int:
-    # 2-D layers hold (frequency, time); time is the axis that gets timestamps.
-    return value[-1] if isinstance(value, tuple) else value
-
-
-def frame_geometry(encoder: ResNet) -> tuple[int, float, int]:
-    """Where the encoder's output frames sit on its input's time axis.
-
-    Returns ``(stride, offset, min_length)``: output frame ``i`` is centred on input position
-    ``offset + stride * i``, and an input needs ``min_length`` positions for one output frame.
-    Only the stem and each stage's first block change resolution; every other convolution is
-    odd-sized with half-kernel padding, so it keeps both length and centre.
-    """
-    layers = [encoder.conv1, encoder.maxpool]
-    layers += [getattr(encoder, name)[0].conv1 for name in encoder.stage_names]
-    stride, offset, min_length = 1, 0.0, 1
-    for layer in reversed(layers):
-        k, s, p = _time(layer.kernel_size), _time(layer.stride), _time(layer.padding)
-        offset = s * offset + (k - 1) / 2 - p
-        stride *= s
-        min_length = (min_length - 1) * s + k - 2 * p
-    return stride, offset, max(min_length, 1)
 
 
 def export(run_dir: Path, out_file: Path) -> dict:
@@ -127,6 +100,7 @@ def export(run_dir: Path, out_file: Path) -> dict:
         "classes": list(info["classes"]),
         "run": info["run"],
         "source": str(run_dir),
+        "plugins": info.get("plugins", {}),
     }
     out_file.parent.mkdir(parents=True, exist_ok=True)
     runs.save({**meta, "state_dict": model.state_dict()}, out_file)
@@ -155,6 +129,7 @@ def load_model(model_file_path: str = "") -> HearModel:
             f"{path}: export version {saved['version']} is newer than this code's {VERSION}; "
             "update clar-bench"
         )
+    runs.load_plugins(runs.Run.from_json(saved["run"]), saved.get("plugins", {}), path)
     # Through JSON, where a strict model reads arrays as the tuples it holds.
     features = FeatureParams.model_validate_json(json.dumps(saved["features"]))
     model = build_model(

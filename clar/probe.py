@@ -25,8 +25,9 @@ from clar.config import EvaluateParams, FeatureParams
 from clar.data.clips import Clips
 from clar.data.store import Store, class_sizes, label_ranks, labelled_mask
 from clar.errors import ClarError
+from clar.heads import HEADS
 from clar.layout import INFO_FILE
-from clar.models import EvaluationHead, Model
+from clar.models import Model
 from clar.precision import full
 from clar.progress import progress_bar
 from clar.vocabulary import SPLITS
@@ -142,7 +143,7 @@ def fit_head(
     """
     torch.manual_seed(seed)
     device = train_h.device
-    head = EvaluationHead(train_h.shape[1], n_classes, kind=params.head).to(device)
+    head = HEADS.get(params.head)(train_h.shape[1], n_classes).to(device)
     optimizer = torch.optim.Adam(head.parameters(), lr=params.lr)
     generator = torch.Generator(device=device).manual_seed(seed)
     batch = max(2, min(params.batch_size, len(train_h)))

@@ -36,9 +36,11 @@ from pydantic import BaseModel
 from clar import layout
 from clar.atomic import write_atomic, write_json, write_text
 from clar.config import FeatureParams
+from clar.encoders import ENCODERS
 from clar.errors import ClarError
 from clar.models import Model, build_model
-from clar.vocabulary import FULL_FRACTION, LABEL_FREE, join_combo
+from clar.objectives import OBJECTIVES
+from clar.vocabulary import FULL_FRACTION, join_combo
 
 # The experiments, as folders under runs/: the E2-E4 grid and the E1 augmentation study.
 GRID = "grid"
@@ -58,7 +60,7 @@ class Run:
     """One training run: a point of the paper's grid or of the augmentation study.
 
     ``fraction`` is the percentage of training labels the run may use; label-free runs
-    (contrastive) use none, train at 100 and are evaluated at every fraction.
+    (the contrastive one) use none, train at 100 and are evaluated at every fraction.
     """
 
     dataset: str
@@ -75,7 +77,8 @@ class Run:
 
     @property
     def label_free(self) -> bool:
-        return self.objective in LABEL_FREE
+        """Its objective trains on no labels (:class:`clar.objectives.base.Objective`)."""
+        return OBJECTIVES.get(self.objective).label_free()
 
     @property
     def views(self) -> str:
@@ -311,11 +314,24 @@ def trained(root: Path, experiment: str) -> list[Path]:
     return [p.parent for p in sorted((root / experiment).rglob(RUN_FILE))]
 
 
+def plugin_specs(run: Run) -> dict[str, str]:
+    """The plug-ins a run's network is built from, as run.json records them (none: ``{}``)."""
+    specs = {"objective": OBJECTIVES.spec(run.objective), "encoder": ENCODERS.spec(run.input)}
+    return {key: spec for key, spec in specs.items() if spec}
+
+
+def load_plugins(run: Run, specs: dict[str, str], source: Path) -> None:
+    """Register the plug-ins ``specs`` (:func:`plugin_specs`) that a saved run needs."""
+    ENCODERS.ensure(run.input, specs.get("encoder"), f"{source}: plugins.encoder")
+    OBJECTIVES.ensure(run.objective, specs.get("objective"), f"{source}: plugins.objective")
+
+
 def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict, FeatureParams]:
     """Rebuild a trained model from ``run.json`` and ``model.pt``; returns the model (in eval
     mode, on ``device``), the run info and the feature parameters it was trained with."""
     info = read_run_info(run_dir)
     run = Run.from_json(info["run"])
+    load_plugins(run, info.get("plugins", {}), run_dir / RUN_FILE)
     # Through JSON, where a strict model reads arrays as the tuples it holds.
     features = FeatureParams.model_validate_json(json.dumps(info["features"]))
     model = build_model(

@@ -1,21 +1,22 @@
-"""One training loop for PAPER.md's three objectives: supervised, contrastive, and CLAR's hybrid.
+"""One training loop for every objective (:mod:`clar.objectives`): the paper's supervised,
+contrastive and CLAR's hybrid, and any other registered.
 
-Read it top to bottom: the loss of one batch, the batches of an epoch, then :func:`train`. The
+Read it top to bottom: the batches of an epoch, the set-up of a run, one epoch, the held-out
+monitor, checkpoints, the run's files, then :func:`train`, which strings them together. The
 clips go to the device once; augmentation and (for spectrogram input) the features run there,
 batched, inside the loop. Every objective gets the same number of optimisation steps per epoch
-(one pass over all training clips): the supervised model cycles through its labelled subset,
-so a low label fraction does not also mean fewer updates.
+(one pass over all training clips): one that trains on the labelled fraction only cycles
+through it, so a low label fraction does not also mean fewer updates.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+from pydantic import BaseModel
 from torch import Tensor, nn
 
 from clar import batchnorm, distributed, runs, sources
@@ -23,52 +24,15 @@ from clar.augment.transforms import augment
 from clar.config import AugmentParams, FeatureParams, TrainParams
 from clar.data.clips import Clips
 from clar.data.store import Store
+from clar.encoders import ENCODERS
 from clar.errors import ClarError
-from clar.losses import hybrid_loss, nt_xent
 from clar.models import Model, build_model
+from clar.objectives import OBJECTIVES, Objective
 from clar.optim import build_optimizer, warmup_cosine
-from clar.precision import full
+from clar.plugins import files_digest
 from clar.probe import encoder_inputs, probe_accuracy, recompute_batch_norm
 from clar.progress import progress_bar
 from clar.runs import Run
-from clar.vocabulary import CONTRASTIVE, HYBRID, SUPERVISED
-
-
-def batch_loss(
-    model: Model,
-    objective: str,
-    clips: Tensor,
-    labels: Tensor,
-    views: Callable[[Tensor, int], Tensor],
-    temperature: float,
-    negatives: str = "global",
-) -> dict[str, Tensor]:
-    """The objective's loss on one batch of clips ``[B, T]`` with labels ``[B]`` (-1: none).
-
-    ``views(clips, n)`` draws n augmented views of each clip, ``[n * B, T]`` view by view
-    (:func:`clar.augment.transforms.augment`). Contrastive objectives put both views through the
-    network as one batch of 2B, so batch norm sees the statistics of every view.
-
-    Under data parallelism each rank holds its share of the global batch, and every rank
-    computes the loss of the global batch: outputs and labels are gathered from all ranks
-    (:func:`clar.distributed.gather`, gradients kept) before the loss sees them. ``negatives``
-    ``"per_rank"`` keeps NT-Xent to the rank's own views (the official code's per-GPU negatives);
-    the supervised part is always over the global batch.
-    """
-    labels = distributed.gather(labels)
-    if objective == SUPERVISED:
-        logits = full(distributed.gather(model(views(clips, 1))))
-        return {"loss": F.cross_entropy(logits, labels)}
-    both = model(views(clips, 2))
-    pair = distributed.gather if negatives == "global" else (lambda z: z)
-    if objective == CONTRASTIVE:
-        z1, z2 = both.chunk(2)
-        return {"loss": nt_xent(pair(z1), pair(z2), temperature)}
-    z, logits = both
-    (z1, z2), (l1, l2) = z.chunk(2), logits.chunk(2)
-    gather = distributed.gather
-    parts = hybrid_loss(pair(z1), pair(z2), gather(l1), gather(l2), labels, temperature)
-    return {"loss": parts.total, "contrastive": parts.contrastive, "supervised": parts.supervised}
 
 
 def epoch_batches(pool: Tensor, steps: int, batch: int, generator: torch.Generator) -> Tensor:
@@ -114,6 +78,266 @@ def pick_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
+@dataclass
+class Session:
+    """What one run trains with, set up once by :func:`set_up`."""
+
+    run: Run
+    objective: Objective
+    device: torch.device
+    generator: torch.Generator
+    clips: Clips
+    labels: Tensor  # [N] the labels the objective may read (-1: none)
+    pool: Tensor  # [P] the training clips batches are drawn from
+    batch: int  # the global batch, split evenly over the ranks when data-parallel
+    steps: int  # optimisation steps per epoch
+    model: Model
+    net: nn.Module  # what the loop runs: the model, or its DDP / compiled wrapper
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    augment: AugmentParams
+
+    def views(self, x: Tensor, count: int) -> Tensor:
+        """``count`` augmented views of each clip ``[B, T]`` -> ``[count * B, T]``."""
+        return augment(x, self.run.augmentations, self.generator, self.augment, count)
+
+
+def make_objective(name: str, params: TrainParams, options: BaseModel | None = None) -> Objective:
+    """The objective registered as ``name``, with the loop's temperature and negatives."""
+    return OBJECTIVES.get(name)(params.temperature, params.negatives, options)
+
+
+def set_up(
+    run: Run,
+    store: Store,
+    params: TrainParams,
+    augment_params: AugmentParams,
+    features: FeatureParams,
+    device: torch.device,
+    options: BaseModel | None = None,
+) -> Session:
+    """Seed, put the training clips on the device, draw the pool, build the network, the
+    optimiser and the schedule (in that order: the seeds' draws depend on it)."""
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.manual_seed(run.seed)
+    # Each rank draws its own augmentations; rank 0 draws what a one-process run draws.
+    generator = torch.Generator(device=device).manual_seed(distributed.rank_seed(run.seed))
+    objective = make_objective(run.objective, params, options)
+    clips = Clips(store.array("train"), device, params.device_clips_bytes)
+    labelled = store.labelled(run.fraction).to(device)
+    labels = objective.training_labels(store.labels("train").to(device), labelled)
+    pool = objective.pool(labelled)
+    batch = min(params.batch_size, len(pool) // distributed.world() * distributed.world())
+    steps = max(1, math.ceil(len(clips) / params.batch_size))
+    if batch < 2:
+        raise ClarError(f"run {run}: {len(pool)} training clip(s) available; batch norm needs 2")
+    model = build_model(
+        run.input, run.objective, len(store.classes), params.width, store.sample_rate, features
+    ).to(device)
+    optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
+    schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
+    # Checkpoints, the probe and the saved weights use ``model``, whose parameters ``net``
+    # shares (a wrapper's own state dict would prefix every key).
+    net = training_network(model, device, params.compile)
+    return Session(
+        run, objective, device, generator, clips, labels, pool, batch, steps, model, net,
+        optimizer, schedule, augment_params,
+    )  # fmt: skip
+
+
+def train_epoch(s: Session, epoch: int, params: TrainParams, bar) -> dict:
+    """One pass of ``s.steps`` optimisation steps; returns the epoch's row of the history
+    (the mean of each logged part of the loss over steps and ranks, and the learning rate).
+
+    Raises:
+        ClarError: the loss became NaN or infinite (one line: where, and what to try).
+    """
+    s.net.train()
+    autocast = torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=s.device.type == "cuda")
+    per_step = []
+    batches = distributed.shard(epoch_batches(s.pool, s.steps, s.batch, s.generator))
+    for index, waveforms in zip(batches, s.clips.batches(batches), strict=True):
+        with autocast:
+            losses = s.objective.loss(s.net, waveforms, s.labels[index], s.views)
+        s.optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        s.optimizer.step()
+        s.schedule.step()
+        s.objective.after_step(s.model)
+        per_step.append(torch.stack([value.detach() for value in losses.values()]))
+        bar.update(s.batch)
+    # One host sync per epoch, not one per step: [steps, parts], the mean over ranks (what
+    # one process logs, and one verdict for every rank).
+    logged = distributed.mean(torch.stack(per_step)).cpu()
+    finite = torch.isfinite(logged[:, 0])
+    if not finite.all():
+        run, step = s.run, int((~finite).nonzero()[0])
+        raise ClarError(
+            f"run {run.dataset}/{run.input}/{run.objective} seed {run.seed}: the loss became "
+            f"{logged[step, 0].item()} at epoch {epoch + 1}, step {step + 1} of {s.steps}; "
+            f"lower train.lr (now {params.lr:g}) or check the data"
+        )
+    return {
+        "epoch": epoch + 1,
+        **dict(zip(losses, logged.mean(0).tolist(), strict=True)),
+        "lr": s.schedule.get_last_lr()[0],
+    }
+
+
+class HeldOutMonitor:
+    """The E4 curve: a ridge probe on the un-augmented splits every ``train.eval_every``
+    epochs, its inputs resolved once (the training clips are already on the device)."""
+
+    def __init__(
+        self,
+        s: Session,
+        store: Store,
+        features_dir: Path | None,
+        features: FeatureParams,
+        params: TrainParams,
+    ) -> None:
+        model, device = s.model, s.device
+        self.inputs = {
+            "train": encoder_inputs(model, store, "train", features_dir, features, device, s.clips),
+            "valid": encoder_inputs(
+                model,
+                store,
+                "valid",
+                features_dir,
+                features,
+                device,
+                budget_bytes=params.device_clips_bytes,
+            ),
+        }
+        self.labels = {split: store.labels(split).to(device) for split in self.inputs}
+        self.n_classes = len(store.classes)
+        self.batch_size = params.batch_size
+
+    def __call__(self, s: Session) -> float:
+        """The held-out accuracy of ``s.model`` now, probed as the finished model is scored:
+        with statistics for these weights; the training goes on with its own running averages."""
+        with batchnorm.kept(s.model):
+            recompute_batch_norm(
+                s.model, self.inputs["train"], s.pool, self.batch_size, s.device, s.run.seed
+            )
+            return probe_accuracy(
+                s.model, self.inputs, self.labels, self.n_classes, self.batch_size, s.device
+            )
+
+
+def checkpoint_inputs(
+    s: Session,
+    store: Store,
+    params: TrainParams,
+    augment_params: AugmentParams,
+    features: FeatureParams,
+) -> dict[str, str]:
+    """What a checkpoint's numbers depend on (:func:`clar.runs.checkpoint_inputs`): the code
+    (clar/ and the run's plug-in files), the parameters, and the clips themselves
+    (``Store.content``), not only their names and counts."""
+    plugins = OBJECTIVES.source_files([s.run.objective]) + ENCODERS.source_files([s.run.input])
+    return runs.checkpoint_inputs(
+        code=(sources.digest(__name__), files_digest(plugins) if plugins else ""),
+        parameters=(s.run, params, augment_params, features, s.objective.options),
+        data=(store.info, store.content),
+    )
+
+
+def resume(
+    s: Session, folder: Path, stamp: str, inputs: dict[str, str], store: Store
+) -> tuple[list, int]:
+    """Load the checkpoint in ``folder`` written with ``stamp`` into the session; returns its
+    history and the epoch to go on from (none: ``[]``, 0)."""
+    why = {"code": "code (clar/ or plug-ins)", "data": f"clips ({store.folder} changed)"}
+    state = runs.load_checkpoint(folder, stamp, inputs, why)
+    if state is None:
+        return [], 0
+    s.model.load_state_dict(state["model"])
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.schedule.load_state_dict(state["schedule"])
+    s.generator.set_state(state["generators"][distributed.rank()])
+    return state["history"], state["epoch"]
+
+
+def save_checkpoint(
+    s: Session, folder: Path, stamp: str, inputs: dict, epoch: int, history: list
+) -> None:
+    """Keep the session after ``epoch`` epochs; every rank's generator, so that a resumed job
+    draws on as the uninterrupted one."""
+    generators = distributed.gather_objects(s.generator.get_state())
+    if distributed.rank() == 0:
+        runs.save_checkpoint(
+            folder,
+            {
+                "fingerprint": stamp,
+                "inputs": inputs,
+                "epoch": epoch,
+                "model": s.model.state_dict(),
+                "optimizer": s.optimizer.state_dict(),
+                "schedule": s.schedule.state_dict(),
+                "generators": generators,
+                "history": history,
+            },
+        )
+
+
+def write_outputs(
+    s: Session,
+    store: Store,
+    train_inputs: tuple | None,
+    params: TrainParams,
+    augment_params: AugmentParams,
+    features: FeatureParams,
+    features_dir: Path | None,
+    out_dir: Path,
+    stamp: str,
+    history: list[dict],
+) -> None:
+    """``model.pt``, ``run.json`` and ``history.tsv`` of the finished run.
+
+    The saved model's batch-norm statistics are those of its final weights on the clips it
+    trained on, un-augmented as every split is scored (clar.batchnorm); the checkpoint keeps
+    the training's own, so that a resumed run trains on as an uninterrupted one.
+    """
+    model, device = s.model, s.device
+    train_inputs = train_inputs or encoder_inputs(
+        model, store, "train", features_dir, features, device, s.clips
+    )
+    statistics_clips = recompute_batch_norm(
+        model, train_inputs, s.pool, params.batch_size, device, s.run.seed
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.save(model.state_dict(), out_dir / runs.MODEL_FILE)
+    runs.write_run_info(
+        out_dir,
+        {
+            "run": asdict(s.run),
+            "classes": store.classes,
+            "sample_rate": store.sample_rate,
+            "train": params.model_dump(mode="json"),
+            "augment": augment_params.model_dump(mode="json"),
+            "features": features.model_dump(mode="json"),
+            "device": str(device),
+            "fingerprint": stamp,
+            # What each step really used: the global batch is the pool's size where that is
+            # smaller than train.batch_size (a supervised run at a low label fraction).
+            "effective": {
+                "batch_size": s.batch,
+                "lr": params.lr,
+                "epochs": params.epochs,
+                "steps_per_epoch": s.steps,
+                "warmup_epochs": params.warmup_epochs,
+                "weight_decay": params.weight_decay,
+                "lars": params.lars,
+            },
+            "batch_norm_statistics": {"recomputed_over_clips": statistics_clips},
+            **({"plugins": plugins} if (plugins := runs.plugin_specs(s.run)) else {}),
+        },
+    )
+    runs.write_history(out_dir, history)
+
+
 def train(
     run: Run,
     store: Store,
@@ -126,6 +350,7 @@ def train(
     progress: bool = True,
     monitor: bool = True,
     desc: str | None = None,
+    options: BaseModel | None = None,
 ) -> list[dict]:
     """Train one run; write ``model.pt``, ``run.json`` and ``history.tsv`` into ``out_dir``.
 
@@ -134,143 +359,34 @@ def train(
     uninterrupted run. ``features_dir`` (the features stage's output) spares the held-out probe
     of a spectrogram run from computing the un-augmented features again. ``monitor`` logs the
     held-out probe every ``params.eval_every`` epochs (an E4 curve); without it no probe runs.
-    ``desc`` names the run on its progress bar. Returns the per-epoch history.
+    ``desc`` names the run on its progress bar; ``options`` are the objective's own
+    (``loss.options.<name>``). Returns the per-epoch history.
     """
     device = pick_device(params.device)
     if distributed.rank() == 0:
         runs.check_writable(checkpoint_dir, out_dir)
-    torch.backends.cudnn.benchmark = False
-    torch.backends.cudnn.deterministic = True
-    torch.manual_seed(run.seed)
-    # Each rank draws its own augmentations; rank 0 draws what a one-process run draws.
-    generator = torch.Generator(device=device).manual_seed(distributed.rank_seed(run.seed))
+    s = set_up(run, store, params, augment_params, features, device, options)
     # Rank 0 alone probes; the others go on and wait for it in the next collective.
-    monitor = monitor and distributed.rank() == 0
-
-    clips = Clips(store.array("train"), device, params.device_clips_bytes)
-    labels = store.labels("train").to(device)
-    labelled = store.labelled(run.fraction).to(device)
-    if run.objective == SUPERVISED:
-        pool = labelled.nonzero().squeeze(1)
-    else:
-        pool = torch.arange(len(clips), device=device)
-        if run.objective == HYBRID:
-            labels = torch.where(labelled, labels, -1)
-    # The global batch: split evenly over the ranks when data-parallel (clar.distributed).
-    batch = min(params.batch_size, len(pool) // distributed.world() * distributed.world())
-    steps = max(1, math.ceil(len(clips) / params.batch_size))
-    if batch < 2:
-        raise ClarError(f"run {run}: {len(pool)} training clip(s) available; batch norm needs 2")
-
-    model = build_model(
-        run.input, run.objective, len(store.classes), params.width, store.sample_rate, features
-    ).to(device)
-    optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
-    schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
-    # Checkpoints, the probe and the saved weights use ``model``, whose parameters ``net``
-    # shares (a wrapper's own state dict would prefix every key).
-    net = training_network(model, device, params.compile)
-
-    def views(x: Tensor, count: int) -> Tensor:
-        return augment(x, run.augmentations, generator, augment_params, count)
-
-    # Monitoring only (the E4 curve), every eval_every epochs: a ridge probe on the un-augmented
-    # splits, resolved once here (the training clips are already on the device).
-    probe_inputs = (
-        {
-            "train": encoder_inputs(model, store, "train", features_dir, features, device, clips),
-            "valid": encoder_inputs(
-                model,
-                store,
-                "valid",
-                features_dir,
-                features,
-                device,
-                budget_bytes=params.device_clips_bytes,
-            ),
-        }
-        if monitor
-        else {}
-    )
-    probe_labels = {split: store.labels(split).to(device) for split in probe_inputs}
-
+    probe = None
+    if monitor and distributed.rank() == 0:
+        probe = HeldOutMonitor(s, store, features_dir, features, params)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    # What a checkpoint's numbers depend on: the code (clar.sources), the parameters, and the
-    # clips themselves (Store.content), not only their names and counts.
-    inputs = runs.checkpoint_inputs(
-        code=sources.digest(__name__),
-        parameters=(run, params, augment_params, features),
-        data=(store.info, store.content),
-    )
+    inputs = checkpoint_inputs(s, store, params, augment_params, features)
     stamp = runs.fingerprint(inputs)
-    why = {"code": "code (clar/)", "data": f"clips ({store.folder} changed)"}
-    history: list[dict] = []
-    start = 0
-    state = runs.load_checkpoint(checkpoint_dir, stamp, inputs, why)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        generator.set_state(state["generators"][distributed.rank()])
-        history, start = state["history"], state["epoch"]
-
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+    history, start = resume(s, checkpoint_dir, stamp, inputs, store)
     bar = progress_bar(
-        total=params.epochs * steps * batch,
-        initial=start * steps * batch,
+        total=params.epochs * s.steps * s.batch,
+        initial=start * s.steps * s.batch,
         unit="clip",
         unit_scale=True,
         desc=desc or f"train {run.dataset} {run.input} {run.objective}",
         disable=not progress or distributed.rank() > 0,
     )
     for epoch in range(start, params.epochs):
-        net.train()
-        per_step = []
-        batches = distributed.shard(epoch_batches(pool, steps, batch, generator))
-        for index, waveforms in zip(batches, clips.batches(batches), strict=True):
-            with autocast:
-                losses = batch_loss(
-                    net,
-                    run.objective,
-                    waveforms,
-                    labels[index],
-                    views,
-                    params.temperature,
-                    params.negatives,
-                )
-            optimizer.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            optimizer.step()
-            schedule.step()
-            per_step.append(torch.stack([value.detach() for value in losses.values()]))
-            bar.update(batch)
-        # One host sync per epoch, not one per step: [steps, parts], the mean over ranks (what
-        # one process logs, and one verdict for every rank).
-        logged = distributed.mean(torch.stack(per_step)).cpu()
-        finite = torch.isfinite(logged[:, 0])
-        if not finite.all():
-            step = int((~finite).nonzero()[0])
-            raise ClarError(
-                f"run {run.dataset}/{run.input}/{run.objective} seed {run.seed}: the loss became "
-                f"{logged[step, 0].item()} at epoch {epoch + 1}, step {step + 1} of {steps}; "
-                f"lower train.lr (now {params.lr:g}) or check the data"
-            )
-        row = {
-            "epoch": epoch + 1,
-            **dict(zip(losses, logged.mean(0).tolist(), strict=True)),
-            "lr": schedule.get_last_lr()[0],
-        }
+        row = train_epoch(s, epoch, params, bar)
         last = epoch + 1 == params.epochs
-        if monitor and ((epoch + 1) % params.eval_every == 0 or last):
-            # Probed as the finished model is scored, with statistics for these weights; the
-            # training goes on with its own running averages.
-            with batchnorm.kept(model):
-                recompute_batch_norm(
-                    model, probe_inputs["train"], pool, params.batch_size, device, run.seed
-                )
-                row["heldout_accuracy"] = probe_accuracy(
-                    model, probe_inputs, probe_labels, len(store.classes), params.batch_size, device
-                )
+        if probe is not None and ((epoch + 1) % params.eval_every == 0 or last):
+            row["heldout_accuracy"] = probe(s)
         history.append(row)
         # The latest held-out accuracy, so the bar never shows a blank between probes.
         probed = [r["heldout_accuracy"] for r in history if "heldout_accuracy" in r]
@@ -280,61 +396,12 @@ def train(
             **({"heldout": f"{probed[-1]:.2f}"} if probed else {}),
         )
         if (epoch + 1) % params.checkpoint_every == 0 or last:
-            # Every rank's generator, so that a resumed job draws on as the uninterrupted one.
-            generators = distributed.gather_objects(generator.get_state())
-            if distributed.rank() == 0:
-                runs.save_checkpoint(
-                    checkpoint_dir,
-                    {
-                        "fingerprint": stamp,
-                        "inputs": inputs,
-                        "epoch": epoch + 1,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(),
-                        "generators": generators,
-                        "history": history,
-                    },
-                )
+            save_checkpoint(s, checkpoint_dir, stamp, inputs, epoch + 1, history)
     bar.close()
-    if distributed.rank() > 0:
-        return history  # rank 0 alone writes the run's files
-
-    # The saved model's batch-norm statistics are those of its final weights on the clips it
-    # trained on, un-augmented as every split is scored (clar.batchnorm); the checkpoint keeps
-    # the training's own, so that a resumed run trains on as an uninterrupted one.
-    train_inputs = probe_inputs.get("train") or encoder_inputs(
-        model, store, "train", features_dir, features, device, clips
-    )
-    statistics_clips = recompute_batch_norm(
-        model, train_inputs, pool, params.batch_size, device, run.seed
-    )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    runs.save(model.state_dict(), out_dir / runs.MODEL_FILE)
-    runs.write_run_info(
-        out_dir,
-        {
-            "run": asdict(run),
-            "classes": store.classes,
-            "sample_rate": store.sample_rate,
-            "train": params.model_dump(mode="json"),
-            "augment": augment_params.model_dump(mode="json"),
-            "features": features.model_dump(mode="json"),
-            "device": str(device),
-            "fingerprint": stamp,
-            # What each step really used: the global batch is the pool's size where that is
-            # smaller than train.batch_size (a supervised run at a low label fraction).
-            "effective": {
-                "batch_size": batch,
-                "lr": params.lr,
-                "epochs": params.epochs,
-                "steps_per_epoch": steps,
-                "warmup_epochs": params.warmup_epochs,
-                "weight_decay": params.weight_decay,
-                "lars": params.lars,
-            },
-            "batch_norm_statistics": {"recomputed_over_clips": statistics_clips},
-        },
-    )
-    runs.write_history(out_dir, history)
+    if distributed.rank() == 0:  # rank 0 alone writes the run's files
+        train_inputs = probe.inputs["train"] if probe is not None else None
+        write_outputs(
+            s, store, train_inputs, params, augment_params, features, features_dir, out_dir,
+            stamp, history,
+        )  # fmt: skip
     return history

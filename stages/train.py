@@ -5,12 +5,12 @@ With train.devices > 1 the stage starts itself again as that many processes thro
 (clar.distributed) and waits for them; it stays the process DVC started, and records the time.
 """
 
-from clar import distributed, layout, runs
+from clar import distributed, grid, layout, runs
 from clar.cli import Parser, record_stage, run
 from clar.config import load_params
 from clar.experiments import grid_cell
+from clar.objectives import OBJECTIVES
 from clar.train import pick_device
-from clar.vocabulary import LABEL_FREE
 
 
 def main(argv: list[str]) -> None:
@@ -20,6 +20,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--objective", required=True)
     args = parser.parse_args(argv)
     params = load_params()
+    grid.load_methods(params)
     train = params.train
     if not distributed.relaunch(train.devices, train.nodes, [__file__, *argv]):
         device = pick_device(train.device)
@@ -28,7 +29,8 @@ def main(argv: list[str]) -> None:
         if rank > 0:
             return
     out = runs.cell_folder(args.data, args.input, args.objective)
-    record_stage(out, layout.PRETRAIN if args.objective in LABEL_FREE else layout.TRAIN)
+    label_free = OBJECTIVES.get(args.objective).label_free()
+    record_stage(out, layout.PRETRAIN if label_free else layout.TRAIN)
 
 
 if __name__ == "__main__":

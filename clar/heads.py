@@ -1,0 +1,148 @@
+"""Heads (PAPER.md, "Encoders and heads"), on the encoder output ``[B, in_dim]``.
+
+The objectives' heads, trained with the encoder (each objective's module picks its own):
+
+- :class:`ProjectionHead`: 3 layers to a 128-d, L2-normalised vector (contrastive model).
+- :class:`ClassifierHead`: the same stack ending in class logits (supervised model).
+- :class:`HybridHead`: projection + one linear layer from the 128-d vector to logits (CLAR).
+
+A head whose objective has a classifier of its own (``Objective.own_classifier``) gives its
+logits by ``logits(h)``.
+
+The evaluation heads, trained on the frozen encoder at each label fraction (``evaluate.head``),
+by name: :class:`MLPHead` (``mlp``, the official code's) and :class:`LinearHead` (``linear``);
+others join through ``plugins.heads`` in params.yaml (:mod:`clar.plugins`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from clar.plugins import Registry
+from clar.precision import full
+
+
+def _mlp3(in_dim: int, hidden: int, out_dim: int, last_bias: bool) -> nn.Sequential:
+    """Linear-BN-ReLU, Linear-BN-ReLU, Linear: ``[B, in_dim] -> [B, out_dim]``."""
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, hidden),
+        nn.BatchNorm1d(hidden),
+        nn.ReLU(inplace=True),
+        nn.Linear(hidden, out_dim, bias=last_bias),
+    )
+
+
+class ProjectionHead(nn.Module):
+    """Contrastive projection ``in_dim -> hidden -> hidden -> out_dim``, L2-normalised.
+
+    ``[B, in_dim] -> [B, out_dim]`` float32 with unit rows. The last layer has no bias, as in the
+    official code (a bias before normalisation only shifts every vector alike).
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 512, out_dim: int = 128) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        self.net = _mlp3(in_dim, hidden, out_dim, last_bias=False)
+
+    def forward(self, h: Tensor) -> Tensor:
+        # Normalise in float32: under bf16 autocast the norm of a bf16 vector is off by ~1e-2.
+        return F.normalize(full(self.net(h)), dim=1)
+
+
+class ClassifierHead(nn.Module):
+    """Supervised head: the projection stack ending in logits, ``[B, in_dim] -> [B, n_classes]``."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int = 512) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.net = _mlp3(in_dim, hidden, n_classes, last_bias=True)
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h)
+
+    def logits(self, h: Tensor) -> Tensor:
+        return self.net(h)
+
+
+class HybridHead(nn.Module):
+    """CLAR head: ``[B, in_dim] -> (z [B, out_dim] unit rows, logits [B, n_classes])``.
+
+    ``z`` is the :class:`ProjectionHead` output (fed to NT-Xent); the logits are one more linear
+    layer applied to that normalised ``z`` (PAPER.md: "one more layer maps the 128-d vector to
+    the classes"). The official code differs: a 2-layer projection and BN-ReLU-Linear on the
+    *unnormalised* 128-d vector; this class follows the paper's description.
+    """
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int = 512, out_dim: int = 128) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        self.projection = ProjectionHead(in_dim, hidden, out_dim)
+        self.classifier = nn.Linear(out_dim, n_classes)
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        z = self.projection(h)
+        return z, self.classifier(z)
+
+    def logits(self, h: Tensor) -> Tensor:
+        return self.classifier(self.projection(h))
+
+
+class EvaluationHead(nn.Module):
+    """A probe on a frozen encoder: ``[B, in_dim] -> [B, n_classes]``, trained at each label
+    fraction by :func:`clar.probe.train_head`. A subclass declares its ``name`` (the value of
+    ``evaluate.head``) and ``title``, and takes ``(in_dim, n_classes)``."""
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+
+    def __init__(self, in_dim: int, n_classes: int) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+
+    def forward(self, h: Tensor) -> Tensor:
+        return self.net(h)
+
+
+class MLPHead(EvaluationHead):
+    """The official code's evaluator (pl_bolts' ``SSLEvaluator``): Dropout(p), Linear(in_dim,
+    hidden, no bias), BN, ReLU, Dropout(p), Linear(hidden, n_classes).
+
+    ``dropout`` defaults to 0.2: PAPER.md gives no value; the official code builds its
+    evaluator with ``SSLOnlineEvaluator(drop_p=0.2)``.
+    """
+
+    name = "mlp"
+    title = "MLP"
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int = 512, dropout: float = 0.2):
+        super().__init__(in_dim, n_classes)
+        self.net = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(in_dim, hidden, bias=False),
+            nn.BatchNorm1d(hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
+        )
+
+
+class LinearHead(EvaluationHead):
+    """One Linear(in_dim, n_classes), no dropout: the usual linear-evaluation protocol."""
+
+    name = "linear"
+    title = "linear"
+
+    def __init__(self, in_dim: int, n_classes: int) -> None:
+        super().__init__(in_dim, n_classes)
+        self.net = nn.Sequential(nn.Linear(in_dim, n_classes))
+
+
+HEADS: Registry[EvaluationHead] = Registry(
+    "evaluation head", "clar.heads", ("clar.heads",), EvaluationHead
+)

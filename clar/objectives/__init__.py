@@ -1,0 +1,21 @@
+"""The training objectives, by name (:class:`clar.objectives.base.Objective` says what each
+declares).
+
+The paper's three: :mod:`~clar.objectives.supervised`, :mod:`~clar.objectives.contrastive`
+(self-supervised) and CLAR's :mod:`~clar.objectives.hybrid`. Others join through
+``plugins.objectives`` in params.yaml (:mod:`clar.plugins`).
+"""
+
+from __future__ import annotations
+
+from clar.objectives.base import Labels, Objective
+from clar.plugins import Registry
+
+OBJECTIVES: Registry[Objective] = Registry(
+    "objective",
+    "clar.objectives",
+    ("clar.objectives.supervised", "clar.objectives.contrastive", "clar.objectives.hybrid"),
+    Objective,
+)
+
+__all__ = ["OBJECTIVES", "Labels", "Objective"]

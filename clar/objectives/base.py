@@ -1,0 +1,123 @@
+"""What an objective declares, so that training, the planner, the report and the HEAR export
+can use any without knowing its name.
+
+A subclass of :class:`Objective` says:
+
+- ``name``: how params.yaml (``loss.*``), run folders and the report call it; ``title``: its
+  name in the report's tables;
+- ``labels``: which labels it trains on. ``NONE``: none; it trains once per seed and its frozen
+  encoder is scored at every label fraction. ``FRACTION``: the labelled fraction only; it trains
+  once per fraction and cycles through its labelled clips. ``FRACTION_AND_UNLABELLED``: every
+  training clip, those outside the fraction with label -1; once per fraction;
+- ``views``: the augmented views of each clip one step puts through the network;
+- ``head(dim, n_classes)``: the head it adds to the encoder;
+- ``loss(model, clips, labels, views)``: its loss on one batch, with any parts to log;
+- ``after_step(model)``: run after every optimiser step (e.g. a momentum target's update);
+- ``own_classifier``: its head gives class logits (``head.logits(h)``), scored besides the
+  evaluation head;
+- ``monitored``: its grid runs log a held-out probe every ``train.eval_every`` epochs (E4);
+- ``compared_with``: the objectives the report sets it against, paired, at each fraction;
+- ``Options``: a pydantic model of its own parameters, given in ``loss.options.<name>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from typing import ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+from clar import distributed
+from clar.errors import ClarError
+
+Views = Callable[[Tensor, int], Tensor]
+"""``views(clips, n)``: n augmented views of each clip ``[B, T]``, ``[n * B, T]`` view by view."""
+
+
+class Labels(StrEnum):
+    NONE = "none"
+    FRACTION = "fraction"
+    FRACTION_AND_UNLABELLED = "fraction+unlabelled"
+
+
+class NoOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class Objective:
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    labels: ClassVar[Labels] = Labels.NONE
+    views: ClassVar[int] = 2
+    own_classifier: ClassVar[bool] = False
+    monitored: ClassVar[bool] = False
+    compared_with: ClassVar[tuple[str, ...]] = ()
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(
+        self, temperature: float = 0.5, negatives: str = "global", options: BaseModel | None = None
+    ) -> None:
+        self.temperature = temperature
+        self.negatives = negatives
+        self.options = options if options is not None else self.Options()
+
+    @classmethod
+    def label_free(cls) -> bool:
+        """Trained on no labels: once per seed, scored at every fraction."""
+        return cls.labels == Labels.NONE
+
+    @classmethod
+    def check(cls, key: str) -> None:
+        """Refuse a declaration the pipeline cannot use, naming the parameter ``key``."""
+        if not isinstance(cls.views, int) or cls.views < 1:
+            raise ClarError(f"{key}: {cls.__name__}.views = {cls.views!r}; give 1 or more")
+        if not isinstance(cls.labels, Labels):
+            allowed = ", ".join(f"Labels.{m.name}" for m in Labels)
+            raise ClarError(f"{key}: {cls.__name__}.labels = {cls.labels!r}; allowed: {allowed}")
+
+    def pool(self, labelled: Tensor) -> Tensor:
+        """The training clips its batches are drawn from, as indices: ``labelled`` ``[N]`` bool
+        marks the clips of the run's label fraction."""
+        if self.labels == Labels.FRACTION:
+            return labelled.nonzero().squeeze(1)
+        return torch.arange(len(labelled), device=labelled.device)
+
+    def training_labels(self, labels: Tensor, labelled: Tensor) -> Tensor:
+        """The labels a batch carries ``[N]``: -1 outside the fraction where the objective also
+        trains on unlabelled clips (a label-free objective is given none to read)."""
+        if self.labels == Labels.NONE:
+            return torch.full_like(labels, -1)
+        if self.labels == Labels.FRACTION:
+            return labels
+        return torch.where(labelled, labels, -1)
+
+    def head(self, dim: int, n_classes: int) -> nn.Module:
+        raise NotImplementedError(f"{type(self).__name__}.head")
+
+    def loss(
+        self, model: nn.Module, clips: Tensor, labels: Tensor, views: Views
+    ) -> dict[str, Tensor]:
+        """The loss of one batch of clips ``[B, T]`` with labels ``[B]`` (-1: none): ``{"loss":
+        scalar, other parts to log}``.
+
+        Under data parallelism each rank holds its share of the global batch, and every rank
+        computes the loss of the global batch: gather outputs and labels from all ranks
+        (:meth:`gather`, gradients kept) before the loss sees them.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.loss")
+
+    def after_step(self, model: nn.Module) -> None:
+        """Called after each optimiser step; nothing by default."""
+
+    @staticmethod
+    def gather(x: Tensor) -> Tensor:
+        """``x`` of every rank, concatenated in rank order, gradients kept (one process: ``x``)."""
+        return distributed.gather(x)
+
+    def negatives_of(self, z: Tensor) -> Tensor:
+        """The views a contrastive loss sets against each other: the global batch's, or under
+        ``train.negatives = per_rank`` the rank's own (the official code's per-GPU negatives)."""
+        return self.gather(z) if self.negatives == "global" else z
