@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from clar import runs
 from clar.config import Params
 from clar.encoders import ENCODERS
-from clar.errors import ClarError, invalid
+from clar.errors import ClarError, invalid, unknown_key
 from clar.heads import HEADS
 from clar.objectives import OBJECTIVES
 from clar.runs import Run
@@ -71,6 +71,9 @@ def load_methods(params: Params) -> None:
                 raise invalid(source, f"{key}[{i}]", name, f"it is listed under {other}")
     for i, name in enumerate(params.grid.inputs):
         ENCODERS.get(name, f"{source}: grid.inputs[{i}]")
+    for name in params.grid.fractions:
+        if name not in ENCODERS.names():
+            raise unknown_key(source, f"grid.fractions.{name}", ENCODERS.names(), "an encoder")
     study = params.augmentation_study
     ENCODERS.get(study.input, f"{source}: augmentation_study.input")
     OBJECTIVES.get(study.objective, f"{source}: augmentation_study.objective")

@@ -49,7 +49,7 @@ def load(spec: str, key: str = "plugins") -> object:
         )
     try:
         if where.endswith(".py"):
-            module = _import_file(Path(where))
+            module = _import_file(Path(where), key)
         else:
             module = importlib.import_module(where)
     except ClarError:
@@ -62,9 +62,9 @@ def load(spec: str, key: str = "plugins") -> object:
         raise ClarError(f"{key}: {where} defines no {attr!r}") from None
 
 
-def _import_file(path: Path) -> object:
+def _import_file(path: Path, key: str) -> object:
     if not path.is_file():
-        raise ClarError(f"plugins: {path}: no such file (paths are relative to the project root)")
+        raise ClarError(f"{key}: {path}: no such file (paths are relative to the project root)")
     name = "clar_plugin_" + hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]

@@ -226,6 +226,11 @@ class HeldOutMonitor:
             )
 
 
+def plugin_files(run: Run) -> list[Path]:
+    """The plug-in files the run's objective and encoder come from (none for the paper's)."""
+    return OBJECTIVES.source_files([run.objective]) + ENCODERS.source_files([run.input])
+
+
 def checkpoint_inputs(
     s: Session,
     store: Store,
@@ -236,9 +241,10 @@ def checkpoint_inputs(
     """What a checkpoint's numbers depend on (:func:`clar.runs.checkpoint_inputs`): the code
     (clar/ and the run's plug-in files), the parameters, and the clips themselves
     (``Store.content``), not only their names and counts."""
-    plugins = OBJECTIVES.source_files([s.run.objective]) + ENCODERS.source_files([s.run.input])
+    plugins = plugin_files(s.run)
     return runs.checkpoint_inputs(
-        code=(sources.digest(__name__), files_digest(plugins) if plugins else ""),
+        code=sources.digest(__name__),
+        **({"plugins": files_digest(plugins)} if plugins else {}),
         parameters=(s.run, params, augment_params, features, s.objective.options),
         data=(store.info, store.content),
     )
@@ -249,7 +255,11 @@ def resume(
 ) -> tuple[list, int]:
     """Load the checkpoint in ``folder`` written with ``stamp`` into the session; returns its
     history and the epoch to go on from (none: ``[]``, 0)."""
-    why = {"code": "code (clar/ or plug-ins)", "data": f"clips ({store.folder} changed)"}
+    why = {
+        "code": "code (clar/)",
+        "plugins": f"plug-in code ({', '.join(p.name for p in plugin_files(s.run))})",
+        "data": f"clips ({store.folder} changed)",
+    }
     state = runs.load_checkpoint(folder, stamp, inputs, why)
     if state is None:
         return [], 0

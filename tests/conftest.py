@@ -114,3 +114,20 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def registries() -> Iterator[None]:
+    """Methods a test registers (plug-ins) are gone after it: the registries are the
+    process's, and other tests list what they hold."""
+    from clar.encoders import ENCODERS
+    from clar.heads import HEADS
+    from clar.objectives import OBJECTIVES
+
+    kept = [(r, dict(r._methods), dict(r._plugins)) for r in (OBJECTIVES, ENCODERS, HEADS)]
+    for registry, *_ in kept:
+        registry.names()  # the project's own loaded before the snapshot
+    kept = [(r, dict(r._methods), dict(r._plugins)) for r, *_ in kept]
+    yield
+    for registry, methods, plugins in kept:
+        registry._methods, registry._plugins = methods, plugins

@@ -16,18 +16,20 @@ import torchaudio.functional as AF
 from clar import runs
 from clar.__main__ import main as clar_main
 from clar.data.audio import decode
+from clar.encoders.resnet import resnet18_1d, resnet18_2d
 from clar.errors import ClarError
 from clar.hear import (
     HearModel,
     export,
-    frame_geometry,
     get_scene_embeddings,
     get_timestamp_embeddings,
     load_model,
 )
-from clar.models import build_model, resnet18_1d, resnet18_2d
+from clar.models import build_model
 from clar.runs import Run
-from clar.vocabulary import INPUTS, RAW, SPECTROGRAM
+
+# The paper's two encoders, by the names the registry gives them.
+INPUTS = ("raw", "spectrogram")
 
 pytestmark = pytest.mark.numeric
 
@@ -209,7 +211,7 @@ def test_timestamps_increase_regularly_within_the_clip(model, seconds):
 
 def test_frame_geometry_matches_the_encoders_output():
     for encoder, length in ((resnet18_1d(WIDTH), 100), (resnet18_2d(WIDTH), 1)):
-        stride, offset, min_length = frame_geometry(encoder.eval())
+        stride, offset, min_length = encoder.eval().frame_geometry()
         assert stride == 32
         shape = (1, 1) if encoder.dim == 1 else (1, 3, 8)
         for n in (min_length, min_length + 1, length, 999, 4000):
@@ -219,11 +221,11 @@ def test_frame_geometry_matches_the_encoders_output():
         if min_length > 1:
             with pytest.raises(RuntimeError):
                 encoder.feature_map(torch.zeros(*shape, min_length - 1))
-    assert frame_geometry(resnet18_1d(WIDTH))[1:] == (6.0, 13)
+    assert resnet18_1d(WIDTH).frame_geometry()[1:] == (6.0, 13)
 
 
 def test_raw_and_spectrogram_frames_in_milliseconds(exported):
-    raw, spectrogram = (load_model(str(exported[k])) for k in (RAW, SPECTROGRAM))
+    raw, spectrogram = (load_model(str(exported[k])) for k in INPUTS)
     assert raw.frame_ms == 32 * 1000 / RATE and raw.offset_ms == 6 * 1000 / RATE
     assert spectrogram.frame_ms == 32 * FEATURES.hop_ms and spectrogram.offset_ms == 0
     # The STFT's centred frames need half a window of audio; shorter clips are padded.
@@ -286,9 +288,9 @@ def test_real_recordings(model):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_runs_on_the_models_device(exported):
-    model = load_model(str(exported[SPECTROGRAM])).to("cuda")
+    model = load_model(str(exported["spectrogram"])).to("cuda")
     audio = noise(2, 1.0).to("cuda")
     embeddings, timestamps = get_timestamp_embeddings(audio, model)
     assert embeddings.device.type == timestamps.device.type == "cuda"
-    cpu = get_scene_embeddings(audio.cpu(), load_model(str(exported[SPECTROGRAM])))
+    cpu = get_scene_embeddings(audio.cpu(), load_model(str(exported["spectrogram"])))
     torch.testing.assert_close(embeddings.mean(dim=1).cpu(), cpu, atol=1e-3, rtol=1e-3)

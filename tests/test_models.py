@@ -10,20 +10,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clar.errors import ClarError
-from clar.models import (
+from clar.encoders import build_encoder
+from clar.encoders.resnet import (
     BASE_WIDTHS,
-    ClassifierHead,
-    EvaluationHead,
-    HybridHead,
-    ProjectionHead,
     ResNet1d,
     ResNet2d,
     StridedPointwise,
-    build_encoder,
     resnet18_1d,
     resnet18_2d,
 )
+from clar.errors import ClarError
+from clar.heads import HEADS, ClassifierHead, HybridHead, LinearHead, MLPHead, ProjectionHead
 
 pytestmark = pytest.mark.numeric
 
@@ -165,7 +162,7 @@ def test_build_encoder() -> None:
     enc = build_encoder("spectrogram", 0.25)
     assert isinstance(enc, ResNet2d)
     assert enc.conv1.in_channels == 3
-    with pytest.raises(ClarError, match=r"'mfcc'.*raw, spectrogram"):
+    with pytest.raises(ClarError, match=r"'mfcc' is not a known encoder; known: raw, spectrogram"):
         build_encoder("mfcc", 1.0)
 
 
@@ -202,18 +199,22 @@ def test_hybrid_head_returns_projection_and_logits() -> None:
     torch.testing.assert_close(z.norm(dim=1), torch.ones(6))
     # The logits are one linear layer on the normalised projection.
     torch.testing.assert_close(logits, head.classifier(z))
+    torch.testing.assert_close(
+        head.logits(torch.randn(6, 512).zero_()), head(torch.zeros(6, 512))[1]
+    )
 
 
-def test_evaluation_head_kinds() -> None:
-    mlp = EvaluationHead(512, n_classes=11)
+def test_evaluation_heads_by_name() -> None:
+    assert HEADS.get("mlp") is MLPHead and HEADS.get("linear") is LinearHead
+    mlp = MLPHead(512, n_classes=11)
     assert mlp(torch.randn(4, 512)).shape == (4, 11)
     dropouts = [m.p for m in mlp.net if isinstance(m, torch.nn.Dropout)]
     assert dropouts == [0.2, 0.2]
-    linear = EvaluationHead(512, n_classes=11, kind="linear")
+    linear = LinearHead(512, n_classes=11)
     assert [type(m) for m in linear.net] == [torch.nn.Linear]
     assert linear(torch.randn(4, 512)).shape == (4, 11)
-    with pytest.raises(ClarError, match="'svm'"):
-        EvaluationHead(512, 11, kind="svm")
+    with pytest.raises(ClarError, match=r"evaluate\.head = 'svm' is not a known evaluation head"):
+        HEADS.get("svm", "evaluate.head")
 
 
 def test_tiny_encoder_overfits_random_spectrograms() -> None:
@@ -246,7 +247,7 @@ def _has_avx512() -> bool:
 # which would take pytest down with it instead of failing one test.
 ODD_BATCHES = """
 import torch
-from clar.models import build_encoder
+from clar.encoders import build_encoder
 torch.manual_seed(0)
 encoder = build_encoder("spectrogram", 0.125)
 optimiser = torch.optim.SGD(encoder.parameters(), lr=0.1)

@@ -11,7 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from clar.models import ProjectionHead, resnet18_2d
+from clar.encoders.resnet import resnet18_2d
+from clar.heads import ProjectionHead
 from clar.optim import LARS, build_optimizer, param_groups, warmup_cosine
 
 pytestmark = pytest.mark.numeric

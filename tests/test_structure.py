@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clar import layout, runs
+from clar import grid, layout, runs
 from clar.compose import compose
 from clar.config import parse_params
+from clar.objectives import OBJECTIVES
 from clar.sources import closure, imports, module_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,32 +121,37 @@ def outs_of(stage: dict, item: dict[str, str]) -> list[str]:
     return [re.sub(r"\$\{item\.(\w+)\}", lambda m: item[m.group(1)], p) for p in paths]
 
 
-def test_dvc_yaml_names_run_folders_as_clar_runs_does():
+def test_dvc_yaml_has_one_stage_per_cell_of_the_grid_expansion():
+    """dvc.yaml's matrices give exactly the cells of clar.grid (the paper's grid and study),
+    each stage's output the folder where clar.runs puts the cell's runs."""
     params = parse_params(composed())
+    grid.load_methods(params)
     stages = dvc_stages()
+    from_dvc = set()
     for name in ("train", "pretrain"):
         for item in expanded(stages[name]):
-            # One stage per cell: every fraction and seed of the cell lives inside its folder.
-            cell = runs.cell_folder(item["data"], item["input"], item["objective"])
-            kept = runs.cell_folder(
-                item["data"], item["input"], item["objective"], layout.CHECKPOINTS
-            )
-            for fraction in params.grid.fractions_for(item["input"]):
-                for seed in params.grid.seeds:
-                    run = runs.grid_run(
-                        item["data"],
-                        item["input"],
-                        item["objective"],
-                        None if name == "pretrain" else fraction,
-                        seed,
-                        params.grid.augmentations,
-                    )
-                    assert runs.folder(run, runs.GRID).parent == cell
-                    assert runs.checkpoint_folder(run, runs.GRID).parent == kept
-            assert outs_of(stages[name], item) == [str(cell)]
+            label_free = OBJECTIVES.get(item["objective"]).label_free()
+            assert label_free == (name == "pretrain"), (name, item)
+            (out,) = outs_of(stages[name], item)
+            from_dvc.add((runs.GRID, item["data"], item["input"], item["objective"], out))
     for item in expanded(stages["augmentation-study"]):
-        folder = runs.experiment_folder(runs.AUGMENTATION, item["data"])
-        assert outs_of(stages["augmentation-study"], item) == [str(folder)]
+        (out,) = outs_of(stages["augmentation-study"], item)
+        from_dvc.add((runs.AUGMENTATION, item["data"], out))
+    expected = set()
+    for cell in grid.grid_cells(params):
+        folder = runs.cell_folder(cell.dataset, cell.input, cell.objective)
+        for scored in grid.cell_runs(params, cell.dataset, cell.input, cell.objective):
+            # One stage per cell: every fraction and seed of the cell lives inside its folder.
+            assert runs.folder(scored.run, runs.GRID).parent == folder
+            kept = runs.cell_folder(cell.dataset, cell.input, cell.objective, layout.CHECKPOINTS)
+            assert runs.checkpoint_folder(scored.run, runs.GRID).parent == kept
+        expected.add((runs.GRID, cell.dataset, cell.input, cell.objective, str(folder)))
+    for cell in grid.study_cells(params):
+        folder = runs.experiment_folder(runs.AUGMENTATION, cell.dataset)
+        for scored in grid.study_runs(params, cell.dataset):
+            assert runs.folder(scored.run, runs.AUGMENTATION).parent == folder
+        expected.add((runs.AUGMENTATION, cell.dataset, str(folder)))
+    assert from_dvc == expected
     for name, folder in (("prepare", layout.prepared), ("features", layout.features)):
         for item in expanded(stages[name]):
             assert outs_of(stages[name], item)[0] == str(folder(item["data"]))

@@ -1,0 +1,127 @@
+"""The one expansion of the parameters into runs (clar.grid), and the method registries with
+plug-ins named in params.yaml (clar.plugins)."""
+
+from __future__ import annotations
+
+import copy
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clar import grid, runs
+from clar.config import parse_params
+from clar.errors import ClarError
+from clar.objectives import OBJECTIVES, Labels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def edited(raw: dict, **changes: object) -> dict:
+    out = copy.deepcopy(raw)
+    for path, value in changes.items():
+        node = out
+        *parents, last = path.split("__")
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return out
+
+
+def test_every_run_of_the_default_parameters(raw):
+    params = parse_params(raw)
+    grid.load_methods(params)
+    seeds, study = len(params.grid.seeds), params.augmentation_study
+    per_input = {i: len(params.grid.fractions_for(i)) for i in params.grid.inputs}
+    labelled = len(params.loss.fraction_trained) * sum(per_input.values()) * seeds
+    label_free = len(params.loss.label_free) * len(params.grid.inputs) * seeds
+    every = list(grid.every_run(params))
+    trained = [s.run for _, s in every]
+    assert len(trained) == len(params.data.names) * (labelled + label_free) + len(
+        study.datasets
+    ) * len(study.combos)
+    # One folder each (E1's fade+time_mask run is the grid's contrastive run, trained apart).
+    assert len({runs.folder(s.run, c.experiment) for c, s in every}) == len(trained)
+    for cell, scored in every:
+        run = scored.run
+        assert (run.dataset, run.objective) == (cell.dataset, cell.objective)
+        if cell.experiment == runs.AUGMENTATION:
+            assert run.objective == study.objective and scored.fractions == (100.0,)
+        elif run.label_free:
+            # Trained once, on no labels, scored at every fraction of its encoder.
+            assert scored.fractions == params.grid.fractions_for(run.input)
+        else:
+            assert scored.fractions == (run.fraction,)
+
+
+@pytest.mark.parametrize(
+    "changes, pieces",
+    [
+        ({"loss__label_free": ["supervised"]}, ["loss.label_free[0]", "loss.fraction_trained"]),
+        ({"loss__fraction_trained": ["simclr"]}, ["loss.fraction_trained[0] = 'simclr'", "known"]),
+        (
+            {"grid__inputs": ["raw", "mfcc"], "grid__fractions__mfcc": [100]},
+            ["grid.inputs[1] = 'mfcc'", "raw, spectrogram"],
+        ),
+        ({"grid__fractions__spectrogam": [10]}, ["grid.fractions.spectrogam", "'spectrogram'?"]),
+        ({"evaluate__head": "svm"}, ["evaluate.head = 'svm'", "mlp, linear"]),
+        ({"augmentation_study__objective": "byol"}, ["augmentation_study.objective = 'byol'"]),
+        ({"train__per_objective": {"hybird": {"epochs": 2}}}, ["train.per_objective.hybird"]),
+        ({"loss__options": {"hybrid": {"tau": 1}}}, ["loss.options.hybrid.tau", "not permitted"]),
+        ({"plugins__objectives": ["plugins/none.py:X"]}, ["plugins.objectives[0]", "no such"]),
+        ({"plugins__objectives": ["supcon"]}, ["plugins.objectives[0]", "file.py:ClassName"]),
+        ({"plugins__encoders": ["clar.heads:MLPHead"]}, ["not encoder class", "Encoder"]),
+    ],
+)
+def test_method_names_are_checked_at_the_edge(raw, changes, pieces, registries):
+    with pytest.raises(ClarError) as caught:
+        grid.load_methods(parse_params(edited(raw, **changes)))
+    message = str(caught.value)
+    assert "\n" not in message
+    for piece in pieces:
+        assert piece in message, (piece, message)
+
+
+SUPCON = """
+    from clar.objectives.supervised import Supervised
+
+
+    class SupCon(Supervised):
+        name = "{name}"
+        views = {views}
+"""
+
+
+def write_plugin(folder: Path, name: str = "supcon", views: int = 2) -> str:
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(SUPCON.format(name=name, views=views)))
+    return f"{path}:SupCon"
+
+
+def test_a_plugin_file_joins_the_grid_as_the_papers_objectives_do(raw, tmp_path, registries):
+    spec = write_plugin(tmp_path)
+    params = parse_params(
+        edited(raw, plugins__objectives=[spec], loss__fraction_trained=["supervised", "supcon"])
+    )
+    grid.load_methods(params)
+    assert OBJECTIVES.names()[-1] == "supcon"
+    assert OBJECTIVES.get("supcon").labels == Labels.FRACTION
+    assert OBJECTIVES.source_files(["supcon"]) == [tmp_path / "supcon.py"]
+    assert OBJECTIVES.spec("supcon") == spec  # absolute already: kept as given
+    cells = {(c.input, c.objective) for c in grid.grid_cells(params)}
+    assert {("raw", "supcon"), ("spectrogram", "supcon")} <= cells
+
+
+def test_a_plugin_that_cannot_be_used_is_refused_where_it_is_named(raw, tmp_path, registries):
+    bad_views = write_plugin(tmp_path, "threeviews", views=0)
+    with pytest.raises(ClarError, match=r"plugins\.objectives\[0\].*views = 0"):
+        grid.load_methods(parse_params(edited(raw, plugins__objectives=[bad_views])))
+    taken = write_plugin(tmp_path, "hybrid")
+    with pytest.raises(ClarError, match="objective 'hybrid' is defined twice"):
+        grid.load_methods(parse_params(edited(raw, plugins__objectives=[taken])))
