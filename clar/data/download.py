@@ -1,4 +1,5 @@
-"""Resumable, verified downloads and atomic archive extraction, standard library only.
+"""Resumable, verified downloads and atomic archive extraction, on the standard library's urllib,
+zipfile and tarfile (no third-party HTTP client).
 
 A download streams into ``<dest>.part`` and is renamed to ``dest`` only once it is complete and its
 checksum matches, so a file at ``dest`` is always a whole, verified archive. Extraction unpacks into
@@ -7,7 +8,6 @@ a hidden sibling folder and renames it into place, so an extracted folder is nev
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 from clar.atomic import temporary
+from clar.data.store import file_digest
 from clar.errors import ClarError
 from clar.progress import progress_bar
 
@@ -43,15 +44,6 @@ def parse_checksum(checksum: str) -> tuple[str, str]:
             f"checksum {checksum!r} is not 'sha256:<hex>' or 'md5:<hex>'; fix the data set source"
         )
     return algo, digest
-
-
-def file_digest(path: Path, algo: str) -> str:
-    """Hex digest of a file, read in chunks so multi-GB archives fit in memory."""
-    h = hashlib.new(algo)
-    with open(path, "rb") as f:
-        while block := f.read(CHUNK):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _manual_advice(dest: Path, manual_hint: str | None) -> str:
@@ -111,19 +103,59 @@ def fetch(
     dest = Path(dest)
     expected = parse_checksum(checksum) if checksum else None
     if dest.exists():
-        if expected is None:
-            return dest
-        got = file_digest(dest, expected[0])
-        if got == expected[1]:
-            return dest
-        # Never delete what the user may have placed by hand: say what is wrong instead.
-        raise ClarError(
-            f"{dest} does not match the published checksum (expected {expected[0]}:{expected[1]}, "
-            f"got {expected[0]}:{got}); delete it so {url} is downloaded again, or replace it"
-        )
-
+        return _placed(dest, expected, url)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    _download(
+        url,
+        part,
+        expected,
+        dest=dest,
+        progress=progress,
+        timeout=timeout,
+        manual_hint=manual_hint,
+        retries=retries,
+    )
+    if expected is not None:
+        got = file_digest(part, expected[0])
+        if got != expected[1]:
+            part.unlink()
+            raise ClarError(
+                f"checksum mismatch for {url}: expected {expected[0]}:{expected[1]}, "
+                f"got {expected[0]}:{got}; the download was deleted, run again or "
+                + _manual_advice(dest, manual_hint)
+            )
+    os.replace(part, dest)
+    return dest
+
+
+def _placed(dest: Path, expected: tuple[str, str] | None, url: str) -> Path:
+    """``dest``, already there: taken as it is without a checksum, else once it verifies."""
+    if expected is None:
+        return dest
+    got = file_digest(dest, expected[0])
+    if got == expected[1]:
+        return dest
+    # Never delete what the user may have placed by hand: say what is wrong instead.
+    raise ClarError(
+        f"{dest} does not match the published checksum (expected {expected[0]}:{expected[1]}, "
+        f"got {expected[0]}:{got}); delete it so {url} is downloaded again, or replace it"
+    )
+
+
+def _download(
+    url: str,
+    part: Path,
+    expected: tuple[str, str] | None,
+    *,
+    dest: Path,
+    progress: bool,
+    timeout: float,
+    manual_hint: str | None,
+    retries: int,
+) -> None:
+    """Stream ``url`` into ``part``, from the byte ``part`` already holds on; a connection cut
+    mid-stream is resumed up to ``retries`` times."""
     failures = 0
     restarted_after_416 = False
     while True:
@@ -138,19 +170,19 @@ def fetch(
             # The .part is as long as (or longer than) the file: either it is complete and only
             # the rename was missed, or it is garbage. The checksum decides; else start over once.
             if (
-                not part.exists()
-                or expected is None
-                or file_digest(part, expected[0]) != expected[1]
+                part.exists()
+                and expected is not None
+                and file_digest(part, expected[0]) == expected[1]
             ):
-                if restarted_after_416 or not part.exists():
-                    raise ClarError(
-                        f"could not download {url}: the server refuses every byte range; "
-                        + _manual_advice(dest, manual_hint)
-                    ) from e
-                part.unlink()
-                restarted_after_416 = True
-                continue
-            break
+                return
+            if restarted_after_416 or not part.exists():
+                raise ClarError(
+                    f"could not download {url}: the server refuses every byte range; "
+                    + _manual_advice(dest, manual_hint)
+                ) from e
+            part.unlink()
+            restarted_after_416 = True
+            continue
         with response:
             append, total = _plan_write(response, offset)
             try:
@@ -163,19 +195,7 @@ def fetch(
                         f"run again to resume from {part}, or " + _manual_advice(dest, manual_hint)
                     ) from e
                 continue
-        break
-
-    if expected is not None:
-        got = file_digest(part, expected[0])
-        if got != expected[1]:
-            part.unlink()
-            raise ClarError(
-                f"checksum mismatch for {url}: expected {expected[0]}:{expected[1]}, "
-                f"got {expected[0]}:{got}; the download was deleted, run again or "
-                + _manual_advice(dest, manual_hint)
-            )
-    os.replace(part, dest)
-    return dest
+        return
 
 
 def _plan_write(response: http.client.HTTPResponse, offset: int) -> tuple[bool, int | None]:

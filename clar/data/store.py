@@ -97,8 +97,9 @@ def to_float(clips: np.ndarray, device: torch.device | str = "cpu") -> torch.Ten
     return full(torch.from_numpy(np.array(clips)).to(device)).div_(SCALE)
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
+def file_digest(path: Path, algo: str = "sha256") -> str:
+    """Hex digest of a file, read in chunks so that multi-GB stores and archives fit in memory."""
+    h = hashlib.new(algo)
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
@@ -107,7 +108,7 @@ def sha256_file(path: Path) -> str:
 
 def file_digests(folder: Path) -> dict[str, str]:
     """``{file: sha256}`` of a store's :data:`CONTENT_FILES` (prepare records it in info.json)."""
-    return {name: sha256_file(Path(folder) / name) for name in CONTENT_FILES}
+    return {name: file_digest(Path(folder) / name) for name in CONTENT_FILES}
 
 
 def source_digest(paths: Sequence[Path], root: Path) -> str:
@@ -119,7 +120,7 @@ def source_digest(paths: Sequence[Path], root: Path) -> str:
             name = path.relative_to(root).as_posix()
         except ValueError:
             name = path.as_posix()
-        h.update(f"{name}\0{sha256_file(path)}\0".encode(errors="surrogateescape"))
+        h.update(f"{name}\0{file_digest(path)}\0".encode(errors="surrogateescape"))
     return h.hexdigest()
 
 

@@ -1,215 +1,25 @@
-"""The six augmentations of CLAR as pure tensor functions (``torchaudio.functional`` style).
-
-Every augmentation is ``f(waveform [B, T], generator, ...) -> [B, T]`` and draws one set of
-parameters per example. Each has a ``draw_*`` companion that only draws those parameters, and the
-function accepts them explicitly (keyword ``draw=``), so tests and callers can see and fix what
-was applied. The choices behind each one are in the package's docstring (:mod:`clar.augment`).
-
-All DSP runs in full precision (float32; see :mod:`clar.precision`) with autocast disabled (bf16
-STFTs and resampling kernels are too coarse), and the result is cast back to the input dtype.
-"""
+"""The four augmentations that work on the samples directly: fade, noise, time mask and time
+shift."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-import torchaudio.functional as AF
-from torch import Tensor, nn
+from torch import Tensor
 
-from clar.augment.vocoder import HOP_LENGTH, N_FFT, istft, phase_vocoder, pitch_ratio, stft
+from clar.augment.functional.batch import (
+    check_batch,
+    draw_integers,
+    draw_uniform,
+    full_precision_dsp,
+    need_generator,
+)
 from clar.errors import ClarError
 from clar.noise import coloured_noise
-from clar.precision import full
 from clar.vocabulary import FADE_SHAPES, NOISE_COLOURS
-
-# --------------------------------------------------------------------------------------------
-# helpers
-
-
-@contextmanager
-def _full_precision_dsp(waveform: Tensor) -> Iterator[Tensor]:
-    """Yield ``waveform`` in full precision (:func:`clar.precision.full`) with autocast off, so
-    bf16 autocast leaves the DSP alone."""
-    with torch.autocast(device_type=waveform.device.type, enabled=False):
-        yield full(waveform)
-
-
-def check_batch(waveform: Tensor) -> tuple[int, int]:
-    if waveform.dim() != 2 or not waveform.is_floating_point():
-        raise ClarError(
-            f"augmentations take a float [batch, time] waveform, got {tuple(waveform.shape)} "
-            f"{waveform.dtype}"
-        )
-    return waveform.shape[0], waveform.shape[1]
-
-
-def _need_generator(generator: torch.Generator | None, name: str) -> torch.Generator:
-    if generator is None:
-        raise ClarError(f"{name}: pass a torch.Generator or explicit draw parameters")
-    return generator
-
-
-def _uniform(batch: int, low: float, high: float, generator: torch.Generator) -> Tensor:
-    u = torch.rand(batch, generator=generator, device=generator.device)
-    return low + (high - low) * u
-
-
-def _randint(batch: int, low: int, high: int, generator: torch.Generator) -> Tensor:
-    """Integers uniform in [low, high] inclusive, shape [batch], on the generator's device."""
-    return torch.randint(low, high + 1, (batch,), generator=generator, device=generator.device)
-
-
-# --------------------------------------------------------------------------------------------
-# pitch shift
-
-
-def draw_pitch_shift(
-    batch: int, generator: torch.Generator, max_semitones: float = 15.0, buckets: int = 31
-) -> Tensor:
-    """Draw semitone shifts, uniform over ``buckets`` evenly spaced values in
-    [-max_semitones, max_semitones] (31 buckets over +-15: every whole semitone).
-
-    Returns:
-        float32 [batch] on the generator's device.
-    """
-    if buckets < 1:
-        raise ClarError(f"pitch_shift buckets must be >= 1, got {buckets}")
-    levels = torch.linspace(-max_semitones, max_semitones, buckets, device=generator.device)
-    if buckets == 1:
-        levels = levels.new_zeros(1)
-    return levels[_randint(batch, 0, buckets - 1, generator)]
-
-
-def pitch_shift(
-    waveform: Tensor,
-    generator: torch.Generator | None = None,
-    max_semitones: float = 15.0,
-    buckets: int = 31,
-    *,
-    draw: Tensor | None = None,
-    n_fft: int = N_FFT,
-    hop_length: int = HOP_LENGTH,
-) -> Tensor:
-    """Raise or lower the pitch of each clip, keeping its duration.
-
-    Per distinct shift (bucket) the sub-batch is resampled by the rational ratio
-    ``p/q = pitch_ratio(s)`` (playing it ``p/q`` faster raises every frequency by ``p/q`` and
-    changes the length to ~``T*q/p``); then every clip of the batch is phase-vocoded back to
-    ``T`` samples in one STFT / vocoder / iSTFT pass, each with its own rate. Resampling first
-    (librosa stretches first) is what lets all buckets share that one batched STFT.
-
-    Args:
-        waveform: [B, T] float.
-        generator: draws the shifts when ``draw`` is not given.
-        max_semitones, buckets: see :func:`draw_pitch_shift`.
-        draw: explicit shifts in semitones, [B]; any value works (its ratio comes from
-            :func:`pitch_ratio`), the run time grows with the number of distinct values.
-
-    Returns:
-        [B, T], same dtype and device. Examples with a zero shift are returned unchanged.
-    """
-    batch, length = check_batch(waveform)
-    if draw is None:
-        draw = draw_pitch_shift(
-            batch, _need_generator(generator, "pitch_shift"), max_semitones, buckets
-        )
-    draw = draw.to(waveform.device)
-    moved = (draw != 0).nonzero().squeeze(1)
-    if moved.numel() == 0:
-        return waveform
-    with _full_precision_dsp(waveform) as x:
-        x_moved = x.index_select(0, moved)
-        shifts = draw.index_select(0, moved)
-        values = sorted(set(shifts.tolist()))
-        ratios = {s: pitch_ratio(s) for s in values}
-        pad = n_fft // 2
-        longest = max(math.ceil(length * q / p) for p, q in ratios.values()) + pad
-        resampled = x.new_zeros(moved.numel(), longest)
-        rate = x.new_empty(moved.numel())
-        for s in values:
-            p, q = ratios[s]
-            rows = (shifts == s).nonzero().squeeze(1)
-            y = AF.resample(x_moved.index_select(0, rows), orig_freq=p, new_freq=q)
-            # Reflect past the true end, as the STFT's own centring would, rather than reading
-            # the zeros that pad the shorter buckets up to `longest`.
-            y = nn.functional.pad(y, (0, min(pad, y.shape[-1] - 1)), mode="reflect")
-            resampled[rows, : y.shape[-1]] = y
-            rate[rows] = q / p
-        spec = stft(resampled, n_fft, hop_length)
-        spec = phase_vocoder(spec, rate, length // hop_length + 1, hop_length)
-        shifted = istft(spec, n_fft, hop_length, length)
-        out = x.index_copy(0, moved, shifted)
-    return out.to(waveform.dtype)
-
-
-# --------------------------------------------------------------------------------------------
-# time stretch
-
-
-def draw_time_stretch(
-    batch: int,
-    generator: torch.Generator,
-    min_rate: float = 0.5,
-    max_rate: float = 1.5,
-    buckets: int | None = None,
-) -> Tensor:
-    """Draw speed-up rates, uniform in [min_rate, max_rate]; with ``buckets`` an int, uniform
-    over that many evenly spaced rates instead.
-
-    Returns:
-        float32 [batch] on the generator's device.
-    """
-    if buckets is None:
-        return _uniform(batch, min_rate, max_rate, generator)
-    if buckets < 1:
-        raise ClarError(f"time_stretch buckets must be >= 1 or None, got {buckets}")
-    levels = torch.linspace(min_rate, max_rate, buckets, device=generator.device)
-    return levels[_randint(batch, 0, buckets - 1, generator)]
-
-
-def time_stretch(
-    waveform: Tensor,
-    generator: torch.Generator | None = None,
-    min_rate: float = 0.5,
-    max_rate: float = 1.5,
-    buckets: int | None = None,
-    *,
-    draw: Tensor | None = None,
-    n_fft: int = N_FFT,
-    hop_length: int = HOP_LENGTH,
-) -> Tensor:
-    """Speed each clip up or slow it down by its rate, keeping the pitch (phase vocoder), then
-    zero-pad or cut on the right back to ``T`` samples.
-
-    A rate ``r > 1`` shortens the content to ``T/r`` samples followed by silence; ``r < 1``
-    stretches it to ``T/r`` and keeps the first ``T``. One batched STFT / vocoder / iSTFT pass
-    for the whole batch, whatever the rates.
-
-    Args:
-        waveform: [B, T] float.
-        generator: draws the rates when ``draw`` is not given.
-        min_rate, max_rate, buckets: see :func:`draw_time_stretch`.
-        draw: explicit rates, [B], positive.
-
-    Returns:
-        [B, T], same dtype and device.
-    """
-    batch, length = check_batch(waveform)
-    if draw is None:
-        draw = draw_time_stretch(
-            batch, _need_generator(generator, "time_stretch"), min_rate, max_rate, buckets
-        )
-    with _full_precision_dsp(waveform) as x:
-        rate = draw.to(device=x.device, dtype=torch.float32)
-        spec = stft(x, n_fft, hop_length)
-        spec = phase_vocoder(spec, rate, spec.shape[-1], hop_length)
-        out = istft(spec, n_fft, hop_length, length)
-    return out.to(waveform.dtype)
-
 
 # --------------------------------------------------------------------------------------------
 # fade
@@ -235,9 +45,9 @@ def draw_fade(
     samples, and a shape uniform over ``shapes``."""
     longest = int(max_fraction * length)
     return FadeDraw(
-        fade_in=_randint(batch, 0, longest, generator),
-        fade_out=_randint(batch, 0, longest, generator),
-        shape=_randint(batch, 0, len(shapes) - 1, generator),
+        fade_in=draw_integers(batch, 0, longest, generator),
+        fade_out=draw_integers(batch, 0, longest, generator),
+        shape=draw_integers(batch, 0, len(shapes) - 1, generator),
     )
 
 
@@ -322,8 +132,8 @@ def fade(
         if name not in FADE_SHAPES:
             raise ClarError(f"unknown fade shape {name!r}; allowed: {', '.join(FADE_SHAPES)}")
     if draw is None:
-        draw = draw_fade(batch, length, _need_generator(generator, "fade"), max_fraction, shapes)
-    with _full_precision_dsp(waveform) as x:
+        draw = draw_fade(batch, length, need_generator(generator, "fade"), max_fraction, shapes)
+    with full_precision_dsp(waveform) as x:
         out = x * fade_envelope(draw, length, shapes, device=x.device)
     return out.to(waveform.dtype)
 
@@ -351,10 +161,10 @@ def draw_noise(
     for name in colours:
         if name not in NOISE_COLOURS:
             raise ClarError(f"unknown noise colour {name!r}; allowed: {', '.join(NOISE_COLOURS)}")
-    choice = _randint(batch, 0, len(colours) - 1, generator)
+    choice = draw_integers(batch, 0, len(colours) - 1, generator)
     index = torch.tensor([NOISE_COLOURS.index(c) for c in colours], device=generator.device)
     return NoiseDraw(
-        colour=index[choice], snr_db=_uniform(batch, min_snr_db, max_snr_db, generator)
+        colour=index[choice], snr_db=draw_uniform(batch, min_snr_db, max_snr_db, generator)
     )
 
 
@@ -381,10 +191,10 @@ def noise(
         [B, T], same dtype and device.
     """
     batch, length = check_batch(waveform)
-    generator = _need_generator(generator, "noise")
+    generator = need_generator(generator, "noise")
     if draw is None:
         draw = draw_noise(batch, generator, min_snr_db, max_snr_db, colours)
-    with _full_precision_dsp(waveform) as x:
+    with full_precision_dsp(waveform) as x:
         white = torch.randn(batch, length, generator=generator, device=generator.device)
         # A colour's index is its spectral exponent: 0 white, 1 pink, 2 brown.
         unit = coloured_noise(white, draw.colour.to(white.device, torch.float32)).to(x.device)
@@ -402,7 +212,7 @@ def draw_time_mask(
     batch: int, length: int, generator: torch.Generator, fraction: float = 0.125
 ) -> Tensor:
     """Draw mask starts, uniform in [0, length - int(fraction * length)]: [batch] int64."""
-    return _randint(batch, 0, length - int(fraction * length), generator)
+    return draw_integers(batch, 0, length - int(fraction * length), generator)
 
 
 def time_mask(
@@ -425,13 +235,13 @@ def time_mask(
         [B, T], same dtype and device.
     """
     batch, length = check_batch(waveform)
-    generator = _need_generator(generator, "time_mask")
+    generator = need_generator(generator, "time_mask")
     if draw is None:
         draw = draw_time_mask(batch, length, generator, fraction)
     width = int(fraction * length)
     if width == 0:
         return waveform
-    with _full_precision_dsp(waveform) as x:
+    with full_precision_dsp(waveform) as x:
         fill = std * torch.randn(batch, width, generator=generator, device=generator.device)
         fill = fill.to(x.device)
         offset = torch.arange(length, device=x.device)[None, :] - draw.to(x.device)[:, None]
@@ -451,7 +261,7 @@ def draw_time_shift(
     """Draw shifts in samples, uniform in [-int(max_fraction*length), +int(max_fraction*length)]:
     [batch] int64 (positive rolls forward, i.e. later)."""
     longest = int(max_fraction * length)
-    return _randint(batch, -longest, longest, generator)
+    return draw_integers(batch, -longest, longest, generator)
 
 
 def time_shift(
@@ -473,9 +283,7 @@ def time_shift(
     """
     batch, length = check_batch(waveform)
     if draw is None:
-        draw = draw_time_shift(
-            batch, length, _need_generator(generator, "time_shift"), max_fraction
-        )
+        draw = draw_time_shift(batch, length, need_generator(generator, "time_shift"), max_fraction)
     source = (
         torch.arange(length, device=waveform.device)[None, :] - draw.to(waveform.device)[:, None]
     )
