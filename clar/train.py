@@ -1,8 +1,9 @@
 """One training loop for every objective (:mod:`clar.objectives`): the paper's supervised,
 contrastive and CLAR's hybrid, and any other registered.
 
-Read it top to bottom: the batches of an epoch, the set-up of a run, one epoch, the held-out
-monitor, checkpoints, the run's files, then :func:`train`, which strings them together. The
+Read it top to bottom: the batches of an epoch, the set-up of a run, one epoch, checkpoints,
+the run's files, then :func:`train`, which strings them together with the held-out monitor
+(:mod:`clar.monitor`). The
 clips go to the device once; augmentation and (for spectrogram input) the features run there,
 batched, inside the loop. Every objective gets the same number of optimisation steps per epoch
 (one pass over all training clips): one that trains on the labelled fraction only cycles
@@ -19,7 +20,7 @@ import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
-from clar import batchnorm, distributed, runs, sources
+from clar import distributed, runs, sources
 from clar.augment.transforms import augment
 from clar.config import AugmentParams, FeatureParams, TrainParams
 from clar.data.clips import Clips
@@ -27,10 +28,11 @@ from clar.data.store import Store
 from clar.encoders import ENCODERS
 from clar.errors import ClarError
 from clar.models import Model, build_model
+from clar.monitor import HeldOutMonitor
 from clar.objectives import OBJECTIVES, Objective
 from clar.optim import build_optimizer, warmup_cosine
 from clar.plugins import files_digest
-from clar.probe import encoder_inputs, probe_accuracy, recompute_batch_norm
+from clar.probe import encoder_inputs, recompute_batch_norm
 from clar.progress import progress_bar
 from clar.runs import Run
 
@@ -183,47 +185,6 @@ def train_epoch(s: Session, epoch: int, params: TrainParams, bar) -> dict:
         **dict(zip(losses, logged.mean(0).tolist(), strict=True)),
         "lr": s.schedule.get_last_lr()[0],
     }
-
-
-class HeldOutMonitor:
-    """The E4 curve: a ridge probe on the un-augmented splits every ``train.eval_every``
-    epochs, its inputs resolved once (the training clips are already on the device)."""
-
-    def __init__(
-        self,
-        s: Session,
-        store: Store,
-        features_dir: Path | None,
-        features: FeatureParams,
-        params: TrainParams,
-    ) -> None:
-        model, device = s.model, s.device
-        self.inputs = {
-            "train": encoder_inputs(model, store, "train", features_dir, features, device, s.clips),
-            "valid": encoder_inputs(
-                model,
-                store,
-                "valid",
-                features_dir,
-                features,
-                device,
-                budget_bytes=params.device_clips_bytes,
-            ),
-        }
-        self.labels = {split: store.labels(split).to(device) for split in self.inputs}
-        self.n_classes = len(store.classes)
-        self.batch_size = params.batch_size
-
-    def __call__(self, s: Session) -> float:
-        """The held-out accuracy of ``s.model`` now, probed as the finished model is scored:
-        with statistics for these weights; the training goes on with its own running averages."""
-        with batchnorm.kept(s.model):
-            recompute_batch_norm(
-                s.model, self.inputs["train"], s.pool, self.batch_size, s.device, s.run.seed
-            )
-            return probe_accuracy(
-                s.model, self.inputs, self.labels, self.n_classes, self.batch_size, s.device
-            )
 
 
 def plugin_files(run: Run) -> list[Path]:
@@ -379,7 +340,7 @@ def train(
     # Rank 0 alone probes; the others go on and wait for it in the next collective.
     probe = None
     if monitor and distributed.rank() == 0:
-        probe = HeldOutMonitor(s, store, features_dir, features, params)
+        probe = HeldOutMonitor(s.model, s.clips, store, features_dir, features, params, s.device)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     inputs = checkpoint_inputs(s, store, params, augment_params, features)
     stamp = runs.fingerprint(inputs)
@@ -396,7 +357,7 @@ def train(
         row = train_epoch(s, epoch, params, bar)
         last = epoch + 1 == params.epochs
         if probe is not None and ((epoch + 1) % params.eval_every == 0 or last):
-            row["heldout_accuracy"] = probe(s)
+            row["heldout_accuracy"] = probe(s.model, s.pool, s.run.seed)
         history.append(row)
         # The latest held-out accuracy, so the bar never shows a blank between probes.
         probed = [r["heldout_accuracy"] for r in history if "heldout_accuracy" in r]

@@ -7,6 +7,7 @@ code without adding the file to the stage's deps fails here, before it makes DVC
 
 from __future__ import annotations
 
+import ast
 import re
 from functools import cache
 from pathlib import Path
@@ -21,7 +22,11 @@ from clar.objectives import OBJECTIVES
 from clar.sources import closure, imports, module_name
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_LINES = 500
+MAX_LINES = 400
+MAX_FUNCTION_LINES = 80
+# The generated stand-ins' instrument synthesis: one table of partials and envelopes per
+# instrument family, read as data rather than as logic; splitting it would scatter one sound.
+LONG_BY_NATURE = {Path("clar/data/embedded/soundfont.py")}
 
 
 def dvc_stages() -> dict:
@@ -89,8 +94,18 @@ def test_imports_flow_one_way():
 
 @pytest.mark.parametrize("path", package_modules(), ids=str)
 def test_no_module_is_too_long_to_read(path):
+    if path in LONG_BY_NATURE:
+        pytest.skip("synthesis tables (LONG_BY_NATURE)")
     lines = len((ROOT / path).read_text().splitlines())
     assert lines <= MAX_LINES, f"{path} has {lines} lines; split it by concept"
+    tree = ast.parse((ROOT / path).read_text())
+    long = [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
+    ]
+    assert not long, f"{path}: {', '.join(long)}; split along its steps"
 
 
 def expanded(stage: dict) -> list[dict[str, str]]:
