@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from clar import report
+from clar.objectives import OBJECTIVES
 from clar.report import aggregate, claims, e3, files, per_clip, verdicts
 from clar.report.confusions import best_confusions
 from clar.report.index import protocol
@@ -22,7 +23,7 @@ DATASETS = {"speech": [0, 1, 2], "music": [7]}  # several seeds, and a single se
 INPUTS = ("raw", "spectrogram")
 FRACTIONS = (1, 10, 100)
 CLASSES = ("yes", "no", "up")
-NAME_TO_OBJECTIVE = {name: key for key, name in aggregate.OBJECTIVE_NAMES.items()}
+NAME_TO_OBJECTIVE = {OBJECTIVES.get(key).title: key for key in OBJECTIVES.names()}
 CELL = re.compile(r"^(\*\*)?(-?\d+\.\d)(?: ± (\d+\.\d))? \(n=(\d+)\)(\*\*)?$")
 
 
@@ -95,7 +96,7 @@ def make_results(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
                         seed=seed,
                     )
             for input_ in INPUTS:
-                for objective in aggregate.OBJECTIVES:
+                for objective in OBJECTIVES.names():
                     for fraction in FRACTIONS:
                         key = dict(
                             dataset=dataset,
@@ -139,8 +140,12 @@ def make_results(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame(clips)
 
 
+# E2 sets each encoder against the first of grid.inputs, which run_info records.
+INPUT_ORDER = {"inputs": list(INPUTS)}
+SPECTROGRAM_CLAIM = "on the spectrogram beats ResNet-18 (1-D) on the waveform"
 RUN_INFO = {
     "profile": "test",
+    "inputs": list(INPUTS),
     "git_rev": "abc1234",
     "hardware": "2 CPU cores",
     "seeds": [0, 1, 2],
@@ -295,7 +300,7 @@ def assert_difference(text: str, want: float) -> None:
 
 
 def test_e3_cells_equal_the_rows_they_summarise(rendered: Path, results: pd.DataFrame) -> None:
-    metric_of = {title: metric for metric, title, _ in e3.E3_METRICS}
+    metric_of = {title: metric for metric, title, _ in e3.metrics()}
     found = tables((rendered / "e3_label_fractions.md").read_text())
     cells_ = [t for t in found if t[1][0] == "objective"]
     differences = [t for t in found if t[1][0] != "objective"]
@@ -545,7 +550,7 @@ def input_study(kind: str, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[pd.DataF
     """One data set, every objective at 100 %: spectrogram is A, raw is B."""
     rng = np.random.default_rng(7)
     found = []
-    for objective in aggregate.OBJECTIVES:
+    for objective in OBJECTIVES.names():
         for seed in seeds:
             spec, (raw,) = outcomes(rng, kind)
             key = dict(dataset="speech", objective=objective, seed=seed)
@@ -593,7 +598,7 @@ def test_input_claim_follows_a_known_effect(kind: str) -> None:
     # Five seeds: with three, a t interval over seeds (two degrees of freedom) corrected for
     # three comparisons may leave even a 20-point effect undecided.
     results, clips = input_study(kind, seeds=(0, 1, 2, 3, 4))
-    claim = _by_statement(claims.check(results, None, clips), "Spectrogram")
+    claim = _by_statement(claims.check(results, INPUT_ORDER, clips), SPECTROGRAM_CLAIM)
     assert claim.verdict == WANT[kind]
     assert claim.count(WANT[kind]) == 3  # every objective
     assert "95 % CI" in detail(claim) and "5 seeds × 500 test clips" in detail(claim)
@@ -605,7 +610,7 @@ def test_input_claim_follows_a_known_effect(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_hybrid_claims_follow_a_known_effect(kind: str) -> None:
     results, clips = hybrid_study(kind)
-    found = claims.check(results, None, clips)
+    found = claims.check(results, INPUT_ORDER, clips)
     self_supervised = _by_statement(found, "self-supervised pre-training")
     assert self_supervised.verdict == WANT[kind]
     assert len(self_supervised.states) == 2  # every fraction
@@ -619,26 +624,26 @@ def test_hybrid_claims_follow_a_known_effect(kind: str) -> None:
 
 def test_one_seed_is_judged_on_clips_and_a_null_is_never_supported() -> None:
     results, clips = hybrid_study("effect", seeds=(0,))
-    found = claims.check(results, None, clips)
+    found = claims.check(results, INPUT_ORDER, clips)
     assert _by_statement(found, "supervised training at").verdict == verdicts.SUPPORTED
     assert "1 seed × 500 test clips" in detail(_by_statement(found, "supervised training at"))
     # One seed has no interval over seeds: convergence cannot be judged.
     assert _by_statement(found, "converges faster").verdict == verdicts.UNJUDGED
     for seeds in ((0,), (0, 1, 2)):
         results, clips = hybrid_study("null", seeds=seeds)
-        for claim in claims.check(results, None, clips):
+        for claim in claims.check(results, INPUT_ORDER, clips):
             assert claim.verdict != verdicts.SUPPORTED, claim.sentence()
 
 
 def test_claims_are_deterministic() -> None:
     results, clips = hybrid_study("null")
-    first = [c.sentence() for c in claims.check(results, None, clips)]
-    assert first == [c.sentence() for c in claims.check(results, None, clips)]
+    first = [c.sentence() for c in claims.check(results, INPUT_ORDER, clips)]
+    assert first == [c.sentence() for c in claims.check(results, INPUT_ORDER, clips)]
 
 
 def test_without_per_clip_outcomes_nothing_is_judged_from_means() -> None:
     results, _ = input_study("effect")
-    claim = _by_statement(claims.check(results), "Spectrogram")
+    claim = _by_statement(claims.check(results, INPUT_ORDER), SPECTROGRAM_CLAIM)
     assert claim.verdict == verdicts.UNJUDGED
     assert "no per-clip predictions" in detail(claim)
 
@@ -675,7 +680,7 @@ CELLS = ("fade", "time_mask", "noise", "fade+time_mask", "time_shift+noise", "fa
 def test_augmentation_claims_follow_the_numbers() -> None:
     test = dict.fromkeys(CELLS, 0.5) | {"fade+time_mask": 0.85}
     results, clips = augmentation_study(test, test)
-    found = claims.check(results, None, clips)
+    found = claims.check(results, INPUT_ORDER, clips)
     best = _by_statement(found, "best pair")
     assert best.verdict == verdicts.SUPPORTED
     assert "2 of 2 comparisons supported" in detail(best)
@@ -684,13 +689,13 @@ def test_augmentation_claims_follow_the_numbers() -> None:
     assert "fade + time_mask (validation 85.0 %)" in detail(matter)
     worst = dict.fromkeys(CELLS, 0.5) | {"fade+time_mask": 0.2}
     results, clips = augmentation_study(worst, worst)
-    assert _by_statement(claims.check(results, None, clips), "best pair").verdict == (
+    assert _by_statement(claims.check(results, INPUT_ORDER, clips), "best pair").verdict == (
         verdicts.CONTRADICTED
     )
     # One pair beats it, one does not differ: contradicted (a pair beats the paper's).
     mixed = dict.fromkeys(CELLS, 0.5) | {"fade+noise": 0.8}
     results, clips = augmentation_study(mixed, mixed)
-    best = _by_statement(claims.check(results, None, clips), "best pair")
+    best = _by_statement(claims.check(results, INPUT_ORDER, clips), "best pair")
     assert best.verdict == verdicts.CONTRADICTED
     assert "0 of 2 comparisons supported, 1 contradicted, 1 inconclusive" in detail(best)
 
@@ -701,7 +706,7 @@ def test_best_and_worst_cell_are_chosen_on_validation_not_test() -> None:
     test = dict.fromkeys(CELLS, 0.5) | {"noise": 0.9}
     valid = dict.fromkeys(CELLS, 0.6) | {"noise": 0.3, "fade": 0.9}
     results, clips = augmentation_study(test, valid)
-    matter = _by_statement(claims.check(results, None, clips), "Augmentations matter")
+    matter = _by_statement(claims.check(results, INPUT_ORDER, clips), "Augmentations matter")
     assert "fade (validation 90.0 %) − noise (validation 30.0 %)" in detail(matter)
     assert matter.verdict == verdicts.CONTRADICTED
 
@@ -726,8 +731,8 @@ def test_missing_experiments_do_not_crash(
         assert "No augmentation-study runs" in index
         assert "No convergence runs" in index
         assert index.count(claims.UNJUDGED) >= 5
-    found = claims.check(hybrid_only, None, clips)
-    assert len(_by_statement(found, "Spectrogram").states) == 2  # CLAR on both data sets
+    found = claims.check(hybrid_only, INPUT_ORDER, clips)
+    assert len(_by_statement(found, SPECTROGRAM_CLAIM).states) == 2  # CLAR on both data sets
     assert _by_statement(found, "self-supervised pre-training").supported is None
 
 

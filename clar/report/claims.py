@@ -164,6 +164,15 @@ def _input_claims(compared: GridComparisons) -> list[Claim]:
             f"{pct(FULL_FRACTION)} labels; the profile may train one input only.",
         )
         for (encoder, baseline), found in compared.inputs.items()
+    ] or [
+        Claim(
+            2,
+            f"Each encoder beats the first of grid.inputs for {_objectives_text()}",
+            UNJUDGED,
+            f"Evaluation-head test accuracy at {pct(FULL_FRACTION)} labels, each encoder − the "
+            "first.",
+            why="fewer than two encoders in grid.inputs or in the results; E2 compares two or more",
+        )
     ]
 
 
