@@ -11,9 +11,10 @@ import pandas as pd
 import pytest
 
 from clar import report
-from clar.objectives import OBJECTIVES
+from clar.objectives import OBJECTIVES, Labels, Objective
 from clar.report import aggregate, claims, e3, files, per_clip, verdicts
 from clar.report.confusions import best_confusions
+from clar.report.figures import objective_colour
 from clar.report.index import protocol
 from clar.report.statistics import Stat
 from clar.report.tables import MISSING
@@ -937,3 +938,100 @@ def test_e1_figure_frames_the_cells_claim_1_chose_on_validation(
         middle = (cells.min() + cells.max()) / 2
         assert low <= max(0.0, middle - noise) + 1e-9 and high >= min(100.0, middle + noise) - 1e-9
         assert low <= cells.min() and high >= cells.max()
+
+
+# ---- a method the paper does not have ------------------------------------------------------
+
+
+class SupCon(Objective):
+    """A fourth objective, as a plug-in declares it: trained on the fraction's labels and
+    compared with supervised training."""
+
+    name = "supcon"
+    title = "SupCon (supervised contrastive)"
+    labels = Labels.FRACTION
+    compared_with = ("supervised",)
+
+
+@pytest.fixture
+def supcon(monkeypatch: pytest.MonkeyPatch) -> str:
+    """SupCon registered for one test: the registry is process-wide, and the other tests count
+    the paper's three."""
+    OBJECTIVES.names()  # the project's own first, as in any run
+    monkeypatch.setattr(OBJECTIVES, "_methods", dict(OBJECTIVES._methods))
+    monkeypatch.setattr(OBJECTIVES, "_plugins", dict(OBJECTIVES._plugins))
+    OBJECTIVES.add(SupCon, "plugins.objectives[0]", "tests/test_report.py:SupCon")
+    return SupCon.name
+
+
+def supcon_study(kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One data set, spectrogram input, 10 and 100 % labels, three seeds: SupCon is A and
+    supervised B (``kind``); CLAR and self-supervised are right on 70 % of the clips."""
+    rng = np.random.default_rng(9)
+    found = []
+    for seed in (0, 1, 2):
+        for fraction in (10, 100):
+            mine, (theirs,) = outcomes(rng, kind)
+            key = dict(dataset="speech", fraction=fraction, seed=seed)
+            found += [
+                (mine, key | {"objective": "supcon"}),
+                (theirs, key | {"objective": "supervised"}),
+                (draw(rng, 0.7, 500), key | {"objective": "hybrid"}),
+                (draw(rng, 0.7, 500), key | {"objective": "contrastive"}),
+            ]
+    return _frames(found)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_fourth_objective_is_compared_as_it_declares(kind: str, supcon: str) -> None:
+    results, clips = supcon_study(kind)
+    found = claims.check(results, INPUT_ORDER, clips)
+    low = _by_statement(found, "SupCon beats supervised training at the lowest label fraction")
+    assert low.verdict == WANT[kind] and len(low.states) == 1
+    assert "SupCon − supervised" in low.criterion
+    # It names no label-free objective: no every-fraction claim of its own; CLAR's are kept.
+    assert not [c for c in found if "SupCon beats" in c.statement and "every" in c.statement]
+    assert _by_statement(found, "CLAR beats supervised training at the lowest")
+    assert _by_statement(found, "CLAR beats self-supervised pre-training")
+
+
+def test_a_fourth_objective_has_its_rows_claims_and_colour(tmp_path: Path, supcon: str) -> None:
+    results, clips = supcon_study("effect")
+    report.render(results, RUN_INFO, tmp_path, clips)
+    e3_text = (tmp_path / files.E3_TABLE).read_text()
+    assert e3_text.startswith(
+        "# E3: supervised vs self-supervised vs CLAR vs SupCon at each label fraction"
+    )
+    found = tables(e3_text)
+    headline = ("Evaluation-head accuracy (headline metric)", "speech, spectrogram input")
+    rows = {row[0]: row for context, _, body in found if context == headline for row in body}
+    # Its seed mean over the three seeds, as for the paper's objectives.
+    want = expected(results, dataset="speech", input="spectrogram", objective="supcon", fraction=10)
+    assert_matches(parse_cell(rows["SupCon (supervised contrastive)"][1]), want)
+    assert [r[0] for r in rows.values() if "−" in r[0]] == [
+        "CLAR − supervised",
+        "CLAR − self-supervised",
+        "SupCon − supervised",
+    ]
+    theirs = expected(
+        results, dataset="speech", input="spectrogram", objective="supervised", fraction=10
+    )
+    assert_difference(rows["SupCon − supervised"][1], want[0] - theirs[0])
+    index = (tmp_path / files.INDEX).read_text()
+    assert "**SupCon beats supervised training at the lowest label fraction**: supported" in index
+    # Colours by registry index: the paper's three keep theirs, the fourth takes tab10's next.
+    assert [objective_colour(o) for o in OBJECTIVES.names()] == [
+        "tab:blue",
+        "tab:orange",
+        "tab:green",
+        "tab:red",
+    ]
+
+
+def test_e2_sets_each_encoder_against_the_first_of_grid_inputs() -> None:
+    results, clips = input_study("effect", seeds=(0, 1, 2, 3, 4))
+    found = claims.check(results, {"inputs": ["spectrogram", "raw"]}, clips)
+    (claim,) = [c for c in found if c.number == 2]
+    assert claim.statement.startswith("ResNet-18 (1-D) on the waveform beats ResNet-18 (2-D)")
+    assert claim.verdict == verdicts.CONTRADICTED
+    assert "raw − spectrogram" in claim.criterion

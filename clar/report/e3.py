@@ -208,7 +208,8 @@ def _difference_panel(ax: Axes, data: Data, compared: GridComparisons, dataset: 
     fractions_seen: set[float] = set()
     inputs = inputs_of(data.grid.get(ACCURACY, {}), dataset)
     slots = len(compared.versus) * len(inputs)
-    for side, ((_, other), found) in enumerate(compared.versus.items()):
+    for side, ((objective, other), found) in enumerate(compared.versus.items()):
+        style = _pair_style(compared, objective)
         for (d, input_, fraction), comparison in sorted(found.items()):
             interval = comparison.interval
             if d != dataset or interval is None:
@@ -219,13 +220,21 @@ def _difference_panel(ax: Axes, data: Data, compared: GridComparisons, dataset: 
             slot = len(inputs) * side + inputs.index(input_) - (slots - 1) / 2
             x = fraction * 1.07**slot
             colour = objective_colour(other)
-            ax.plot([x, x], [interval.low, interval.high], color=colour, lw=2)
-            ax.plot(x, interval.diff, input_marker(input_), color=colour, ms=5)
+            ax.plot([x, x], [interval.low, interval.high], color=colour, lw=2, **style["line"])
+            ax.plot(x, interval.diff, input_marker(input_), color=colour, ms=5, **style["marker"])
             fractions_seen.add(fraction)
     ax.axhline(0, color="black", lw=0.8)
     _fraction_axis(ax, data, dataset, fractions_seen)
     ax.set_ylabel(f"{_comparers(compared)} − other (points), 95 % CI")
     ax.set_title(f"{dataset}: {_comparers(compared)} − other objective")
+
+
+def _pair_style(compared: GridComparisons, objective: str) -> dict[str, dict[str, str]]:
+    """The colour is the other objective's; a second or later objective that compares (two
+    may set themselves against one) is told apart by a dotted line and a hollow marker."""
+    if list(dict.fromkeys(o for o, _ in compared.versus)).index(objective) == 0:
+        return {"line": {}, "marker": {}}
+    return {"line": {"ls": ":"}, "marker": {"mfc": "white"}}
 
 
 def _comparers(compared: GridComparisons) -> str:
@@ -251,7 +260,16 @@ def figure(data: Data, compared: GridComparisons) -> Figure:
     for ax in axes[0]:
         legend.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
     for objective, other in compared.versus:
-        line = Line2D([], [], color=objective_colour(other), lw=2, marker="o")
+        style = _pair_style(compared, objective)
+        line = Line2D(
+            [],
+            [],
+            color=objective_colour(other),
+            lw=2,
+            marker="o",
+            **style["line"],
+            **style["marker"],
+        )
         difference = f"{objective_short(objective)} − {objective_short(other)}"
         legend[f"below: {difference}, 95 % CI"] = line
     fig.legend(legend.values(), legend.keys(), loc="outside lower center", ncols=3)
