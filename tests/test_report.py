@@ -1035,3 +1035,43 @@ def test_e2_sets_each_encoder_against_the_first_of_grid_inputs() -> None:
     assert claim.statement.startswith("ResNet-18 (1-D) on the waveform beats ResNet-18 (2-D)")
     assert claim.verdict == verdicts.CONTRADICTED
     assert "raw − spectrogram" in claim.criterion
+
+
+def test_e2_has_a_column_and_a_difference_per_encoder(tmp_path: Path) -> None:
+    # A third encoder (any name: the report needs no class for it) that beats raw by 20 points;
+    # spectrogram and raw tie.
+    rng = np.random.default_rng(10)
+    found = []
+    for objective in OBJECTIVES.names():
+        for seed in range(5):
+            mel, (raw, spec) = outcomes(rng, "effect", others=2)
+            key = dict(dataset="speech", objective=objective, seed=seed)
+            found += [
+                (mel, key | {"input": "mel"}),
+                (raw, key | {"input": "raw"}),
+                (spec, key | {"input": "spectrogram"}),
+            ]
+    results, clips = _frames(found)
+    info = RUN_INFO | {"inputs": ["raw", "spectrogram", "mel"]}
+    report.render(results, info, tmp_path, clips)
+    ((_, header, body),) = tables((tmp_path / files.E2_TABLE).read_text())
+    assert header == [
+        "objective",
+        "raw",
+        "spectrogram",
+        "mel",
+        "spectrogram − raw (points) [95 % CI]",
+        "n",
+        "mel − raw (points) [95 % CI]",
+        "n",
+    ]
+    for row in body:
+        objective = NAME_TO_OBJECTIVE[row[0]]
+        mine = expected(results, input="mel", objective=objective)[0]
+        assert_difference(row[6], mine - expected(results, input="raw", objective=objective)[0])
+    e2 = [c for c in claims.check(results, info, clips) if c.number == 2]
+    assert [c.statement.split(" beats ")[0] for c in e2] == [
+        "ResNet-18 (2-D) on the spectrogram",
+        "mel",
+    ]
+    assert e2[1].verdict == verdicts.SUPPORTED and e2[1].count(verdicts.SUPPORTED) == 3
