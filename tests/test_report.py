@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 
 from clar import report
+from clar.objectives import OBJECTIVES, Labels, Objective
 from clar.report import aggregate, claims, e3, files, per_clip, verdicts
 from clar.report.confusions import best_confusions
+from clar.report.figures import objective_colour
 from clar.report.index import protocol
 from clar.report.statistics import Stat
 from clar.report.tables import MISSING
@@ -22,7 +24,7 @@ DATASETS = {"speech": [0, 1, 2], "music": [7]}  # several seeds, and a single se
 INPUTS = ("raw", "spectrogram")
 FRACTIONS = (1, 10, 100)
 CLASSES = ("yes", "no", "up")
-NAME_TO_OBJECTIVE = {name: key for key, name in aggregate.OBJECTIVE_NAMES.items()}
+NAME_TO_OBJECTIVE = {OBJECTIVES.get(key).title: key for key in OBJECTIVES.names()}
 CELL = re.compile(r"^(\*\*)?(-?\d+\.\d)(?: ± (\d+\.\d))? \(n=(\d+)\)(\*\*)?$")
 
 
@@ -95,7 +97,7 @@ def make_results(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
                         seed=seed,
                     )
             for input_ in INPUTS:
-                for objective in aggregate.OBJECTIVES:
+                for objective in OBJECTIVES.names():
                     for fraction in FRACTIONS:
                         key = dict(
                             dataset=dataset,
@@ -139,8 +141,12 @@ def make_results(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame(clips)
 
 
+# E2 sets each encoder against the first of grid.inputs, which run_info records.
+INPUT_ORDER = {"inputs": list(INPUTS)}
+SPECTROGRAM_CLAIM = "on the spectrogram beats ResNet-18 (1-D) on the waveform"
 RUN_INFO = {
     "profile": "test",
+    "inputs": list(INPUTS),
     "git_rev": "abc1234",
     "hardware": "2 CPU cores",
     "seeds": [0, 1, 2],
@@ -295,7 +301,7 @@ def assert_difference(text: str, want: float) -> None:
 
 
 def test_e3_cells_equal_the_rows_they_summarise(rendered: Path, results: pd.DataFrame) -> None:
-    metric_of = {title: metric for metric, title, _ in e3.E3_METRICS}
+    metric_of = {title: metric for metric, title, _ in e3.metrics()}
     found = tables((rendered / "e3_label_fractions.md").read_text())
     cells_ = [t for t in found if t[1][0] == "objective"]
     differences = [t for t in found if t[1][0] != "objective"]
@@ -545,7 +551,7 @@ def input_study(kind: str, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[pd.DataF
     """One data set, every objective at 100 %: spectrogram is A, raw is B."""
     rng = np.random.default_rng(7)
     found = []
-    for objective in aggregate.OBJECTIVES:
+    for objective in OBJECTIVES.names():
         for seed in seeds:
             spec, (raw,) = outcomes(rng, kind)
             key = dict(dataset="speech", objective=objective, seed=seed)
@@ -593,7 +599,7 @@ def test_input_claim_follows_a_known_effect(kind: str) -> None:
     # Five seeds: with three, a t interval over seeds (two degrees of freedom) corrected for
     # three comparisons may leave even a 20-point effect undecided.
     results, clips = input_study(kind, seeds=(0, 1, 2, 3, 4))
-    claim = _by_statement(claims.check(results, None, clips), "Spectrogram")
+    claim = _by_statement(claims.check(results, INPUT_ORDER, clips), SPECTROGRAM_CLAIM)
     assert claim.verdict == WANT[kind]
     assert claim.count(WANT[kind]) == 3  # every objective
     assert "95 % CI" in detail(claim) and "5 seeds × 500 test clips" in detail(claim)
@@ -605,7 +611,7 @@ def test_input_claim_follows_a_known_effect(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_hybrid_claims_follow_a_known_effect(kind: str) -> None:
     results, clips = hybrid_study(kind)
-    found = claims.check(results, None, clips)
+    found = claims.check(results, INPUT_ORDER, clips)
     self_supervised = _by_statement(found, "self-supervised pre-training")
     assert self_supervised.verdict == WANT[kind]
     assert len(self_supervised.states) == 2  # every fraction
@@ -619,26 +625,26 @@ def test_hybrid_claims_follow_a_known_effect(kind: str) -> None:
 
 def test_one_seed_is_judged_on_clips_and_a_null_is_never_supported() -> None:
     results, clips = hybrid_study("effect", seeds=(0,))
-    found = claims.check(results, None, clips)
+    found = claims.check(results, INPUT_ORDER, clips)
     assert _by_statement(found, "supervised training at").verdict == verdicts.SUPPORTED
     assert "1 seed × 500 test clips" in detail(_by_statement(found, "supervised training at"))
     # One seed has no interval over seeds: convergence cannot be judged.
     assert _by_statement(found, "converges faster").verdict == verdicts.UNJUDGED
     for seeds in ((0,), (0, 1, 2)):
         results, clips = hybrid_study("null", seeds=seeds)
-        for claim in claims.check(results, None, clips):
+        for claim in claims.check(results, INPUT_ORDER, clips):
             assert claim.verdict != verdicts.SUPPORTED, claim.sentence()
 
 
 def test_claims_are_deterministic() -> None:
     results, clips = hybrid_study("null")
-    first = [c.sentence() for c in claims.check(results, None, clips)]
-    assert first == [c.sentence() for c in claims.check(results, None, clips)]
+    first = [c.sentence() for c in claims.check(results, INPUT_ORDER, clips)]
+    assert first == [c.sentence() for c in claims.check(results, INPUT_ORDER, clips)]
 
 
 def test_without_per_clip_outcomes_nothing_is_judged_from_means() -> None:
     results, _ = input_study("effect")
-    claim = _by_statement(claims.check(results), "Spectrogram")
+    claim = _by_statement(claims.check(results, INPUT_ORDER), SPECTROGRAM_CLAIM)
     assert claim.verdict == verdicts.UNJUDGED
     assert "no per-clip predictions" in detail(claim)
 
@@ -675,7 +681,7 @@ CELLS = ("fade", "time_mask", "noise", "fade+time_mask", "time_shift+noise", "fa
 def test_augmentation_claims_follow_the_numbers() -> None:
     test = dict.fromkeys(CELLS, 0.5) | {"fade+time_mask": 0.85}
     results, clips = augmentation_study(test, test)
-    found = claims.check(results, None, clips)
+    found = claims.check(results, INPUT_ORDER, clips)
     best = _by_statement(found, "best pair")
     assert best.verdict == verdicts.SUPPORTED
     assert "2 of 2 comparisons supported" in detail(best)
@@ -684,13 +690,13 @@ def test_augmentation_claims_follow_the_numbers() -> None:
     assert "fade + time_mask (validation 85.0 %)" in detail(matter)
     worst = dict.fromkeys(CELLS, 0.5) | {"fade+time_mask": 0.2}
     results, clips = augmentation_study(worst, worst)
-    assert _by_statement(claims.check(results, None, clips), "best pair").verdict == (
+    assert _by_statement(claims.check(results, INPUT_ORDER, clips), "best pair").verdict == (
         verdicts.CONTRADICTED
     )
     # One pair beats it, one does not differ: contradicted (a pair beats the paper's).
     mixed = dict.fromkeys(CELLS, 0.5) | {"fade+noise": 0.8}
     results, clips = augmentation_study(mixed, mixed)
-    best = _by_statement(claims.check(results, None, clips), "best pair")
+    best = _by_statement(claims.check(results, INPUT_ORDER, clips), "best pair")
     assert best.verdict == verdicts.CONTRADICTED
     assert "0 of 2 comparisons supported, 1 contradicted, 1 inconclusive" in detail(best)
 
@@ -701,7 +707,7 @@ def test_best_and_worst_cell_are_chosen_on_validation_not_test() -> None:
     test = dict.fromkeys(CELLS, 0.5) | {"noise": 0.9}
     valid = dict.fromkeys(CELLS, 0.6) | {"noise": 0.3, "fade": 0.9}
     results, clips = augmentation_study(test, valid)
-    matter = _by_statement(claims.check(results, None, clips), "Augmentations matter")
+    matter = _by_statement(claims.check(results, INPUT_ORDER, clips), "Augmentations matter")
     assert "fade (validation 90.0 %) − noise (validation 30.0 %)" in detail(matter)
     assert matter.verdict == verdicts.CONTRADICTED
 
@@ -726,8 +732,8 @@ def test_missing_experiments_do_not_crash(
         assert "No augmentation-study runs" in index
         assert "No convergence runs" in index
         assert index.count(claims.UNJUDGED) >= 5
-    found = claims.check(hybrid_only, None, clips)
-    assert len(_by_statement(found, "Spectrogram").states) == 2  # CLAR on both data sets
+    found = claims.check(hybrid_only, INPUT_ORDER, clips)
+    assert len(_by_statement(found, SPECTROGRAM_CLAIM).states) == 2  # CLAR on both data sets
     assert _by_statement(found, "self-supervised pre-training").supported is None
 
 
@@ -932,3 +938,140 @@ def test_e1_figure_frames_the_cells_claim_1_chose_on_validation(
         middle = (cells.min() + cells.max()) / 2
         assert low <= max(0.0, middle - noise) + 1e-9 and high >= min(100.0, middle + noise) - 1e-9
         assert low <= cells.min() and high >= cells.max()
+
+
+# ---- a method the paper does not have ------------------------------------------------------
+
+
+class SupCon(Objective):
+    """A fourth objective, as a plug-in declares it: trained on the fraction's labels and
+    compared with supervised training."""
+
+    name = "supcon"
+    title = "SupCon (supervised contrastive)"
+    labels = Labels.FRACTION
+    compared_with = ("supervised",)
+
+
+@pytest.fixture
+def supcon(monkeypatch: pytest.MonkeyPatch) -> str:
+    """SupCon registered for one test: the registry is process-wide, and the other tests count
+    the paper's three."""
+    OBJECTIVES.names()  # the project's own first, as in any run
+    monkeypatch.setattr(OBJECTIVES, "_methods", dict(OBJECTIVES._methods))
+    monkeypatch.setattr(OBJECTIVES, "_plugins", dict(OBJECTIVES._plugins))
+    OBJECTIVES.add(SupCon, "plugins.objectives[0]", "tests/test_report.py:SupCon")
+    return SupCon.name
+
+
+def supcon_study(kind: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One data set, spectrogram input, 10 and 100 % labels, three seeds: SupCon is A and
+    supervised B (``kind``); CLAR and self-supervised are right on 70 % of the clips."""
+    rng = np.random.default_rng(9)
+    found = []
+    for seed in (0, 1, 2):
+        for fraction in (10, 100):
+            mine, (theirs,) = outcomes(rng, kind)
+            key = dict(dataset="speech", fraction=fraction, seed=seed)
+            found += [
+                (mine, key | {"objective": "supcon"}),
+                (theirs, key | {"objective": "supervised"}),
+                (draw(rng, 0.7, 500), key | {"objective": "hybrid"}),
+                (draw(rng, 0.7, 500), key | {"objective": "contrastive"}),
+            ]
+    return _frames(found)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_fourth_objective_is_compared_as_it_declares(kind: str, supcon: str) -> None:
+    results, clips = supcon_study(kind)
+    found = claims.check(results, INPUT_ORDER, clips)
+    low = _by_statement(found, "SupCon beats supervised training at the lowest label fraction")
+    assert low.verdict == WANT[kind] and len(low.states) == 1
+    assert "SupCon − supervised" in low.criterion
+    # It names no label-free objective: no every-fraction claim of its own; CLAR's are kept.
+    assert not [c for c in found if "SupCon beats" in c.statement and "every" in c.statement]
+    assert _by_statement(found, "CLAR beats supervised training at the lowest")
+    assert _by_statement(found, "CLAR beats self-supervised pre-training")
+
+
+def test_a_fourth_objective_has_its_rows_claims_and_colour(tmp_path: Path, supcon: str) -> None:
+    results, clips = supcon_study("effect")
+    report.render(results, RUN_INFO, tmp_path, clips)
+    e3_text = (tmp_path / files.E3_TABLE).read_text()
+    assert e3_text.startswith(
+        "# E3: supervised vs self-supervised vs CLAR vs SupCon at each label fraction"
+    )
+    found = tables(e3_text)
+    headline = ("Evaluation-head accuracy (headline metric)", "speech, spectrogram input")
+    rows = {row[0]: row for context, _, body in found if context == headline for row in body}
+    # Its seed mean over the three seeds, as for the paper's objectives.
+    want = expected(results, dataset="speech", input="spectrogram", objective="supcon", fraction=10)
+    assert_matches(parse_cell(rows["SupCon (supervised contrastive)"][1]), want)
+    assert [r[0] for r in rows.values() if "−" in r[0]] == [
+        "CLAR − supervised",
+        "CLAR − self-supervised",
+        "SupCon − supervised",
+    ]
+    theirs = expected(
+        results, dataset="speech", input="spectrogram", objective="supervised", fraction=10
+    )
+    assert_difference(rows["SupCon − supervised"][1], want[0] - theirs[0])
+    index = (tmp_path / files.INDEX).read_text()
+    assert "**SupCon beats supervised training at the lowest label fraction**: supported" in index
+    # Colours by registry index: the paper's three keep theirs, the fourth takes tab10's next.
+    assert [objective_colour(o) for o in OBJECTIVES.names()] == [
+        "tab:blue",
+        "tab:orange",
+        "tab:green",
+        "tab:red",
+    ]
+
+
+def test_e2_sets_each_encoder_against_the_first_of_grid_inputs() -> None:
+    results, clips = input_study("effect", seeds=(0, 1, 2, 3, 4))
+    found = claims.check(results, {"inputs": ["spectrogram", "raw"]}, clips)
+    (claim,) = [c for c in found if c.number == 2]
+    assert claim.statement.startswith("ResNet-18 (1-D) on the waveform beats ResNet-18 (2-D)")
+    assert claim.verdict == verdicts.CONTRADICTED
+    assert "raw − spectrogram" in claim.criterion
+
+
+def test_e2_has_a_column_and_a_difference_per_encoder(tmp_path: Path) -> None:
+    # A third encoder (any name: the report needs no class for it) that beats raw by 20 points;
+    # spectrogram and raw tie.
+    rng = np.random.default_rng(10)
+    found = []
+    for objective in OBJECTIVES.names():
+        for seed in range(5):
+            mel, (raw, spec) = outcomes(rng, "effect", others=2)
+            key = dict(dataset="speech", objective=objective, seed=seed)
+            found += [
+                (mel, key | {"input": "mel"}),
+                (raw, key | {"input": "raw"}),
+                (spec, key | {"input": "spectrogram"}),
+            ]
+    results, clips = _frames(found)
+    info = RUN_INFO | {"inputs": ["raw", "spectrogram", "mel"]}
+    report.render(results, info, tmp_path, clips)
+    ((_, header, body),) = tables((tmp_path / files.E2_TABLE).read_text())
+    assert header == [
+        "objective",
+        "raw",
+        "spectrogram",
+        "mel",
+        "spectrogram − raw (points) [95 % CI]",
+        "n",
+        "mel − raw (points) [95 % CI]",
+        "n",
+    ]
+    for row in body:
+        objective = NAME_TO_OBJECTIVE[row[0]]
+        mine = expected(results, input="mel", objective=objective)[0]
+        assert_difference(row[6], mine - expected(results, input="raw", objective=objective)[0])
+    e2 = [c for c in claims.check(results, info, clips) if c.number == 2]
+    assert [c.statement.split(" beats ")[0] for c in e2] == [
+        "ResNet-18 (2-D) on the spectrogram",
+        "mel",
+    ]
+    assert e2[1].verdict == verdicts.SUPPORTED and e2[1].count(verdicts.SUPPORTED) == 3

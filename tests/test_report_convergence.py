@@ -23,7 +23,7 @@ def test_a_method_that_ends_higher_is_not_judged_slower() -> None:
     hybrid = np.tile(np.linspace(0.1, 0.9, 10), (3, 1)) + np.array([[0.0], [0.01], [0.02]])
     other = np.minimum(hybrid, 0.5)
     found = e4.race(_curve("hybrid", hybrid), _curve("contrastive", other), "speech")
-    assert found.epoch_hybrid <= found.epoch_other
+    assert found.epoch_mine <= found.epoch_other
     assert found.comparison.state == verdicts.SUPPORTED
     own_share = [int(np.argmax(c.mean(0) >= 0.9 * c.mean(0)[-1])) for c in (hybrid, other)]
     assert own_share[0] > own_share[1]  # what the old criterion saw
@@ -37,11 +37,11 @@ def test_at_least_as_accurate_at_every_probe_is_never_slower(seed: int) -> None:
     for first, second, swapped in ((ahead, other, False), (other, ahead, True)):
         found = e4.race(_curve("hybrid", first), _curve("contrastive", second), "speech")
         if not swapped:
-            assert found.epoch_hybrid <= found.epoch_other
+            assert found.epoch_mine <= found.epoch_other
             assert found.comparison.state != verdicts.CONTRADICTED
             assert found.comparison.interval.diff >= 0
         else:
-            assert found.epoch_hybrid >= found.epoch_other
+            assert found.epoch_mine >= found.epoch_other
             assert found.comparison.state != verdicts.SUPPORTED
 
 

@@ -242,7 +242,7 @@ def test_curves_are_seed_means_at_full_labels_in_the_declared_columns(tmp_path: 
     heldout = (folder / "heldout_accuracy/speech-raw.tsv").read_text()
     assert heldout == "epoch\tcontrastive\thybrid\n1\t0.2\t\n2\t0.4\t0.6\n"
     for name, text in (("loss", loss), ("heldout_accuracy", heldout)):
-        assert text.splitlines()[0].split("\t") == ["epoch", *curves.COLUMNS[name]]
+        assert text.splitlines()[0].split("\t") == ["epoch", *curves.columns()[name]]
     # A data set no longer in the results leaves no file behind.
     curves.write_curves(pd.DataFrame(rows).assign(dataset="music"), folder)
     assert {p.name for p in folder.rglob("*.tsv")} == {"music-raw.tsv"}
@@ -254,7 +254,7 @@ def test_dvc_yaml_plots_draw_every_curve_folder_from_a_report_output() -> None:
     folder = (layout.REPORTS / files.CURVES).as_posix()
     assert {path: (props["x"], props["y"]) for path, props in plots.items()} == {
         f"{folder}/{metric}": (curves.EPOCH, list(columns))
-        for metric, columns in curves.COLUMNS.items()
+        for metric, columns in curves.columns().items()
     }
     outs = _paths(dvc["stages"][layout.REPORT]["outs"])
     assert folder in outs

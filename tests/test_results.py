@@ -3,22 +3,25 @@ report's front page shows."""
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from clar import runs
 from clar.cli import record_stage
+from clar.config import Params, parse_params
 from clar.layout import timing
 from clar.report.provenance import stage_seconds
 from clar.report.results import COLUMNS, collect, select, summary
 
+ROOT = Path(__file__).resolve().parents[1]
 TEST_IMPORTED = time.time()
 
 
@@ -121,25 +124,25 @@ def test_collect_reads_evaluations_and_grid_histories(tmp_path: Path) -> None:
 # ---- selecting the runs the params define -------------------------------------------------
 
 
-def _params(**grid: object) -> SimpleNamespace:
-    """A stand-in for the validated params, with exactly the attributes select reads."""
-    return SimpleNamespace(
-        profile="test",
-        data=SimpleNamespace(names=("speech",)),
-        grid=SimpleNamespace(
-            **{
-                "inputs": ("raw",),
-                "fractions": (10.0, 100.0),
-                "seeds": (0,),
-                "augmentations": ("time_mask", "fade"),
-                **grid,
-            }
-        ),
-        loss=SimpleNamespace(fraction_trained=("hybrid",), label_free=("contrastive",)),
-        augmentation_study=SimpleNamespace(
-            datasets=("speech",), combos=(("fade",), ("time_mask", "fade")), input="raw", seed=0
-        ),
+def _params(**grid: object) -> Params:
+    """The committed params cut to one data set, the raw input, one seed and a hybrid and a
+    contrastive objective; ``grid`` overrides ``grid.*``."""
+    raw = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    raw["data"]["names"] = ["speech"]
+    raw["grid"].update(
+        {
+            "inputs": ["raw"],
+            "fractions": {"raw": [10, 100]},
+            "seeds": [0],
+            "augmentations": ["time_mask", "fade"],
+            **grid,
+        }
     )
+    raw["loss"] = {"fraction_trained": ["hybrid"], "label_free": ["contrastive"]}
+    raw["augmentation_study"].update(
+        datasets=["speech"], combos=["fade", "time_mask+fade"], input="raw", seed=0
+    )
+    return parse_params(raw)
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:

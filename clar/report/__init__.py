@@ -104,6 +104,8 @@ def build(
         "identical_views": params.augment.identical_views,
         "head_selection": params.evaluate.selection,
     }
+    # The encoders in grid.inputs' order: E2 sets the others against the first.
+    info["inputs"] = list(params.grid.inputs)
     info["missing"] = absent
     # What each run trained with, from its run.json: the front page's settings per objective.
     info["training"] = settings.collect(runs_dir, params)

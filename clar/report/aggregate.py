@@ -13,37 +13,21 @@ Conventions used throughout (the reports state them again):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from clar import vocabulary
+from clar.encoders import ENCODERS
+from clar.objectives import OBJECTIVES
 from clar.report import labels
 from clar.report.per_clip import Correctness
 from clar.report.results import COLUMNS, CONFUSION
 from clar.report.statistics import STAT_COLUMNS, Stat, over_seeds
 from clar.runs import GRID
-from clar.vocabulary import (
-    CONTRASTIVE,
-    HYBRID,
-    RAW,
-    SPECTROGRAM,
-    SUPERVISED,
-    join_combo,
-    split_combo,
-)
-
-# Display order, the paper's: its baseline, its self-supervised model, then CLAR.
-OBJECTIVES = vocabulary.OBJECTIVES
-OBJECTIVE_NAMES = {
-    SUPERVISED: "supervised",
-    CONTRASTIVE: "self-supervised + head",
-    HYBRID: "CLAR (hybrid)",
-}
-# Spectrogram first: it is the paper's main input, so its table comes first.
-INPUTS = (SPECTROGRAM, RAW)
+from clar.vocabulary import join_combo, split_combo
 
 NUMERIC_COLUMNS = ("value", "fraction", "epoch", "seed")
 TEXT_COLUMNS = ("experiment", "dataset", "input", "objective", "metric", "profile", "git_rev")
@@ -117,8 +101,49 @@ def ordered(values: Iterable[str], preferred: Sequence[str] = ()) -> list[str]:
     return [v for v in preferred if v in present] + sorted(present - set(preferred))
 
 
+def objective_order() -> tuple[str, ...]:
+    """The objectives in display order: the registry's (the paper's baseline, its
+    self-supervised model, CLAR, then plug-ins)."""
+    return OBJECTIVES.names()
+
+
+def encoder_order() -> tuple[str, ...]:
+    """The encoders in display order: the registry's (the paper's main input first)."""
+    return ENCODERS.names()
+
+
 def objective_name(objective: str) -> str:
-    return OBJECTIVE_NAMES.get(objective, objective)
+    """The objective's title (``CLAR (hybrid)``); an unknown name as it is."""
+    return OBJECTIVES.get(objective).title if objective in OBJECTIVES.names() else objective
+
+
+def objective_short(objective: str) -> str:
+    """The title without its qualifier, for running text: ``CLAR (hybrid)`` -> ``CLAR``,
+    ``self-supervised + head`` -> ``self-supervised``."""
+    return re.split(r" \(| \+ ", objective_name(objective), maxsplit=1)[0]
+
+
+def encoder_title(encoder: str) -> str:
+    """The encoder's title (``ResNet-18 (1-D) on the waveform``); an unknown name as it is."""
+    return ENCODERS.get(encoder).title if encoder in ENCODERS.names() else encoder
+
+
+def label_free(objective: str) -> bool:
+    """The objective trains on no labels (an unknown one is taken to use them)."""
+    return objective in OBJECTIVES.names() and OBJECTIVES.get(objective).label_free()
+
+
+def compared_pairs(monitored: bool = False) -> list[tuple[str, str]]:
+    """(objective, other) for each objective and each one its ``compared_with`` names, in
+    registry order; with ``monitored``, only pairs whose both objectives log a curve (E4)."""
+    out = []
+    for name in OBJECTIVES.names():
+        cls = OBJECTIVES.get(name)
+        for other in cls.compared_with:
+            known = other in OBJECTIVES.names()
+            if not monitored or (cls.monitored and known and OBJECTIVES.get(other).monitored):
+                out.append((name, other))
+    return out
 
 
 @dataclass
@@ -130,6 +155,8 @@ class Data:
     grid: dict[str, Cells] = field(default_factory=dict)  # metric -> (dataset, input, obj, frac)
     clips: Correctness = field(default_factory=lambda: Correctness(None))  # per-clip outcomes
     labelled: dict = field(default_factory=dict)  # (dataset, fraction) -> labels.Labelled
+    # The grid's encoders in grid.inputs' order: E2 sets the others against the first.
+    inputs: list[str] = field(default_factory=list)
 
     def fraction_label(self, dataset: str, fraction: float) -> str:
         """``10 % (real 12.5 %, 40 clips, 2/class)``."""
@@ -145,7 +172,15 @@ def gather(results: pd.DataFrame, run_info: dict, per_clip: pd.DataFrame | None 
     ``per_clip`` is the per-clip table the paired intervals resample."""
     df = prepare(results)
     datasets = ordered(df["dataset"], list(run_info.get("datasets", {})))
-    data = Data(df=df, datasets=datasets, clips=Correctness(per_clip), labelled=labels.gather(df))
+    inputs = ordered(df.loc[df["experiment"] == GRID, "input"], encoder_order())
+    data = Data(
+        df=df,
+        datasets=datasets,
+        clips=Correctness(per_clip),
+        labelled=labels.gather(df),
+        # run_info's inputs are the parameters' (build); without them, the registry's order.
+        inputs=list(run_info.get("inputs") or inputs),
+    )
     grid_metrics = df.loc[df["experiment"] == GRID, "metric"].unique()
     for metric in grid_metrics:
         if metric.startswith(CONFUSION):
@@ -157,12 +192,12 @@ def gather(results: pd.DataFrame, run_info: dict, per_clip: pd.DataFrame | None 
 
 
 def inputs_of(grid: Cells, dataset: str) -> list[str]:
-    return ordered((k[1] for k in grid if k[0] == dataset), INPUTS)
+    return ordered((k[1] for k in grid if k[0] == dataset), encoder_order())
 
 
 def objectives_of(grid: Cells, dataset: str, input_: str | None = None) -> list[str]:
     keys = (k for k in grid if k[0] == dataset and (input_ is None or k[1] == input_))
-    return ordered((k[2] for k in keys), OBJECTIVES)
+    return ordered((k[2] for k in keys), objective_order())
 
 
 def fractions_of(grid: Cells, dataset: str, input_: str) -> list[float]:

@@ -11,39 +11,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from clar import runs
+from clar import grid, runs
 from clar.config import Params
 from clar.errors import ClarError
 from clar.layout import PARAMS
 from clar.runs import Run
-from clar.vocabulary import FULL_FRACTION
 
 SHOWN = 10  # missing evaluations named in the error line; the rest are counted
 
 
 def expected(params: Params) -> list[tuple[Run, str, float]]:
-    """Every evaluation the parameters define, as (run, experiment, label fraction), in the
-    order the stages of dvc.yaml train them."""
-    grid, study, loss = params.grid, params.augmentation_study, params.loss
-    out = []
-    for dataset in params.data.names:
-        for input in grid.inputs:
-            fractions = grid.fractions_for(input)
-            for objective in (*loss.fraction_trained, *loss.label_free):
-                label_free = objective in loss.label_free
-                for seed in grid.seeds:
-                    for trained_at in (None,) if label_free else fractions:
-                        run = runs.grid_run(
-                            dataset, input, objective, trained_at, seed, grid.augmentations
-                        )
-                        scored = fractions if label_free else (run.fraction,)
-                        out += [(run, runs.GRID, fraction) for fraction in scored]
-    for dataset in study.datasets:
-        for objective in loss.label_free:
-            for combo in study.combos:
-                run = Run(dataset, study.input, objective, FULL_FRACTION, study.seed, combo)
-                out.append((run, runs.AUGMENTATION, FULL_FRACTION))
-    return out
+    """Every evaluation the parameters define (:func:`clar.grid.every_run`), as (run,
+    experiment, label fraction), in the order the stages of dvc.yaml train them."""
+    return [
+        (scored.run, cell.experiment, fraction)
+        for cell, scored in grid.every_run(params)
+        for fraction in scored.fractions
+    ]
 
 
 def missing(params: Params, runs_dir: Path) -> list[str]:

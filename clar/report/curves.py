@@ -16,14 +16,23 @@ from pathlib import Path
 import pandas as pd
 
 from clar.atomic import building
+from clar.objectives import OBJECTIVES
 from clar.report.results import CONVERGENCE, HELDOUT_ACCURACY, TRAINING_LOSS
-from clar.vocabulary import CONVERGENCE_COMPARED, FULL_FRACTION, OBJECTIVES
+from clar.vocabulary import FULL_FRACTION
 
 EPOCH = "epoch"
-# A metric's columns after the epoch, the same in every file and whatever the profile trained:
-# DVC refuses a plot whose file lacks one of its y columns, so an objective that did not run
-# keeps a blank column. Only the objectives E4 compares log a held-out accuracy.
-COLUMNS = {TRAINING_LOSS: OBJECTIVES, HELDOUT_ACCURACY: CONVERGENCE_COMPARED}
+
+
+def columns() -> dict[str, tuple[str, ...]]:
+    """A metric's columns after the epoch, the same in every file and whatever the profile
+    trained: DVC refuses a plot whose file lacks one of its y columns, so an objective that did
+    not run keeps a blank column. Every registered objective logs its loss; only the
+    ``monitored`` ones a held-out accuracy."""
+    names = OBJECTIVES.names()
+    return {
+        TRAINING_LOSS: names,
+        HELDOUT_ACCURACY: tuple(n for n in names if OBJECTIVES.get(n).monitored),
+    }
 
 
 def curve_file(metric: str, dataset: str, input_: str) -> str:
@@ -33,10 +42,11 @@ def curve_file(metric: str, dataset: str, input_: str) -> str:
 
 def curve_tables(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The curves of a results table (:mod:`~clar.report.results`), keyed by
-    :func:`curve_file`: ``[epochs, 1 + len(COLUMNS[metric])]``, NaN where an objective has no
+    :func:`curve_file`: ``[epochs, 1 + len(columns()[metric])]``, NaN where an objective has no
     value at that epoch."""
+    wanted = columns()
     rows = results[
-        (results["experiment"] == CONVERGENCE) & results["metric"].isin(list(COLUMNS))
+        (results["experiment"] == CONVERGENCE) & results["metric"].isin(list(wanted))
     ].copy()
     rows["fraction"] = rows["fraction"].fillna(FULL_FRACTION)
     rows = rows[rows["fraction"] == FULL_FRACTION]
@@ -45,7 +55,7 @@ def curve_tables(results: pd.DataFrame) -> dict[str, pd.DataFrame]:
     tables = {}
     for (metric, dataset, input_), group in means.groupby(keys):
         table = group.pivot(index=EPOCH, columns="objective", values="value")
-        table = table.reindex(columns=list(COLUMNS[metric])).sort_index()
+        table = table.reindex(columns=list(wanted[metric])).sort_index()
         table.index = table.index.astype(int)
         tables[curve_file(metric, dataset, input_)] = table.reset_index()
     return tables

@@ -1,5 +1,6 @@
-"""E4, convergence: held-out accuracy epoch by epoch, and whether CLAR converges faster than the
-self-supervised model.
+"""E4, convergence: held-out accuracy epoch by epoch, and whether an objective converges faster
+than those its ``compared_with`` names, where both are ``monitored`` (the paper's: whether CLAR
+converges faster than the self-supervised model).
 
 The two methods are compared on a criterion they share, so that ending higher is never
 penalised (measuring each against a share of its *own* final accuracy would make the better
@@ -23,14 +24,22 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from clar.report.aggregate import OBJECTIVES, Data, Key, objective_name
-from clar.report.figures import OBJECTIVE_COLOURS, mean_half_width, panels, placeholder
+from clar.report.aggregate import (
+    Data,
+    Key,
+    compared_pairs,
+    label_free,
+    objective_name,
+    objective_order,
+    objective_short,
+)
+from clar.report.figures import mean_half_width, objective_colour, panels, placeholder
 from clar.report.intervals import Interval, over_seeds
 from clar.report.results import CONVERGENCE, HELDOUT_ACCURACY
 from clar.report.statistics import Stat
 from clar.report.tables import cell, md_table
 from clar.report.verdicts import MARKS_LEGEND, Comparison
-from clar.vocabulary import CONTRASTIVE, FULL_FRACTION, HYBRID, LABEL_FREE
+from clar.vocabulary import FULL_FRACTION
 
 THRESHOLD_SHARE = 0.9
 CURVE_KEYS = ("dataset", "input", "objective", "fraction")
@@ -104,31 +113,32 @@ def reached(epochs: np.ndarray, curve: np.ndarray, threshold: float) -> int | No
 
 @dataclass(frozen=True)
 class Race:
-    """CLAR against the self-supervised model on their shared epochs and seeds."""
+    """An objective's curve against another's (CLAR against the self-supervised model) on
+    their shared epochs and seeds."""
 
-    hybrid: Curve
+    mine: Curve
     other: Curve
     epochs: np.ndarray
     seeds: tuple[int, ...]
     threshold: float  # accuracy (fraction) both curves are timed to
-    epoch_hybrid: int | None
+    epoch_mine: int | None
     epoch_other: int | None
-    comparison: Comparison  # area difference CLAR − self-supervised, in points
+    comparison: Comparison  # area difference mine − other (CLAR − self-supervised), in points
 
 
-def race(hybrid: Curve, other: Curve, name: str) -> Race | None:
+def race(mine: Curve, other: Curve, name: str) -> Race | None:
     """The comparison of two curves on the epochs and seeds they share (None: nothing shared)."""
-    epochs = np.intersect1d(hybrid.epochs, other.epochs)
+    epochs = np.intersect1d(mine.epochs, other.epochs)
     if len(epochs) == 0:
         return None
 
     def on(curve: Curve) -> np.ndarray:
         return curve.values[:, np.searchsorted(curve.epochs, epochs)]
 
-    h, o = on(hybrid), on(other)
+    h, o = on(mine), on(other)
     mean_h, mean_o = np.nanmean(h, axis=0), np.nanmean(o, axis=0)
     threshold = THRESHOLD_SHARE * min(mean_h[-1], mean_o[-1])
-    complete_h = {s: r for s, r in zip(hybrid.seeds, h, strict=True) if np.isfinite(r).all()}
+    complete_h = {s: r for s, r in zip(mine.seeds, h, strict=True) if np.isfinite(r).all()}
     complete_o = {s: r for s, r in zip(other.seeds, o, strict=True) if np.isfinite(r).all()}
     seeds = tuple(sorted(set(complete_h) & set(complete_o)))
     diffs = np.array(
@@ -138,7 +148,7 @@ def race(hybrid: Curve, other: Curve, name: str) -> Race | None:
     why = f"{len(seeds)} seed(s) with both curves: an interval over seeds needs two or more"
     comparison = Comparison(name, interval, why if interval is None else "", AREA_UNIT)
     return Race(
-        hybrid,
+        mine,
         other,
         epochs,
         seeds,
@@ -154,18 +164,20 @@ def curve_name(data: Data, key: Key) -> str:
 
 
 def races(data: Data, curves: dict[Key, Curve]) -> dict[Key, Race]:
-    """Each CLAR curve against the self-supervised curve of its data set and input (the
-    self-supervised model trains on no labels: its curve at the same fraction if there is one,
-    else its 100 % one)."""
+    """Each curve of a monitored objective against the curve of each monitored objective its
+    ``compared_with`` names, of the same data set and input (CLAR against the self-supervised
+    model): the other's curve at the same fraction, or, where the other trains on no labels
+    and has none there, its 100 % one. Keyed by (dataset, input, objective, fraction, other)."""
     out = {}
-    for key, hybrid in sorted(curves.items(), key=lambda kv: str(kv[0])):
-        if key[2] != HYBRID:
-            continue
-        other = curves.get((*key[:2], CONTRASTIVE, key[3])) or curves.get(
-            (*key[:2], CONTRASTIVE, FULL_FRACTION)
-        )
-        if other is not None and (found := race(hybrid, other, curve_name(data, key))):
-            out[key] = found
+    for objective, other in compared_pairs(monitored=True):
+        for key, mine in sorted(curves.items(), key=lambda kv: str(kv[0])):
+            if key[2] != objective:
+                continue
+            theirs = curves.get((*key[:2], other, key[3]))
+            if theirs is None and label_free(other):
+                theirs = curves.get((*key[:2], other, FULL_FRACTION))
+            if theirs is not None and (found := race(mine, theirs, curve_name(data, key))):
+                out[(*key, other)] = found
     return out
 
 
@@ -179,7 +191,8 @@ def panel_keys(data: Data, curves: dict[Key, Curve]) -> list[tuple[str, str]]:
 def panel_curves(curves: dict[Key, Curve], dataset: str, input_: str) -> list[Curve]:
     def order(c: Curve) -> tuple:
         objective = str(c.key[2])
-        rank = OBJECTIVES.index(objective) if objective in OBJECTIVES else len(OBJECTIVES)
+        order = objective_order()
+        rank = order.index(objective) if objective in order else len(order)
         return (rank, objective, -float(c.key[3]))
 
     return sorted((c for k, c in curves.items() if k[:2] == (dataset, input_)), key=order)
@@ -187,6 +200,58 @@ def panel_curves(curves: dict[Key, Curve], dataset: str, input_: str) -> list[Cu
 
 def _epoch(value: int | None) -> str:
     return "not reached" if value is None else str(value)
+
+
+def _intro(share: str) -> str:
+    """What the race tables compare, for the pairs the registry defines."""
+    pairs = compared_pairs(monitored=True)
+    if not pairs:
+        return (
+            "No monitored objective is compared with another monitored one (compared_with): "
+            f"no race is run. {MARKS_LEGEND}.\n"
+        )
+    names = " and ".join(f"*{objective_short(a)} − {objective_short(b)}*" for a, b in pairs)
+    one = len(pairs) == 1
+    ahead = objective_short(pairs[0][0]) if one else "the first named"
+    return (
+        f"{names} {'compares the two' if one else 'compare each two'} on a criterion they "
+        "share: the difference of the area under their held-out-accuracy curves (mean accuracy "
+        "over the epochs both ran, per seed, paired by seed), with a 95 % t interval over "
+        f"seeds; positive means {ahead} is ahead over training. *Epoch at threshold* is the "
+        f"first epoch at which each seed-mean curve reaches {share} of the lower of the two "
+        f"final seed-mean accuracies. {MARKS_LEGEND}.\n"
+    )
+
+
+def _race_tables(data: Data, found: dict[Key, Race], dataset: str, input_: str, share: str) -> str:
+    """One table per compared pair with races on (dataset, input_)."""
+    text = ""
+    for objective, other in compared_pairs(monitored=True):
+        mine = [
+            r for k, r in found.items() if (*k[:3], k[4]) == (dataset, input_, objective, other)
+        ]
+        if not mine:
+            continue
+        a, b = objective_short(objective), objective_short(other)
+        rows = [
+            [
+                data.fraction_label(dataset, float(r.mine.key[3])),
+                f"{100 * r.threshold:.1f}",
+                f"{_epoch(r.epoch_mine)} / {_epoch(r.epoch_other)}",
+                r.comparison.cell(),
+                f"{len(r.seeds)}",
+            ]
+            for r in mine
+        ]
+        header = [
+            f"{a} labels",
+            f"threshold ({share} of lower final, %)",
+            f"epoch at threshold: {a} / {b}",
+            f"{a} − {b}, area (points) [95 % CI]",
+            "seeds",
+        ]
+        text += "\n" + md_table(header, rows)
+    return text
 
 
 def table(data: Data, curves: dict[Key, Curve], found: dict[Key, Race]) -> str:
@@ -199,13 +264,7 @@ def table(data: Data, curves: dict[Key, Curve], found: dict[Key, Race]) -> str:
     share = f"{100 * THRESHOLD_SHARE:g} %"
     text += (
         "Held-out (validation split) accuracy of the probe during training, in % (mean ± sample "
-        "std over seeds, n seeds).\n\n"
-        "*CLAR − self-supervised* compares the two on a criterion they share: the difference of "
-        "the area under their held-out-accuracy curves (mean accuracy over the epochs both ran, "
-        "per seed, paired by seed), with a 95 % t interval over seeds; positive means CLAR is "
-        f"ahead over training. *Epoch at threshold* is the first epoch at which each seed-mean "
-        f"curve reaches {share} of the lower of the two final seed-mean accuracies. "
-        f"{MARKS_LEGEND}.\n"
+        "std over seeds, n seeds).\n\n" + _intro(share)
     )
     for dataset, input_ in panel_keys(data, curves):
         rows = []
@@ -214,7 +273,7 @@ def table(data: Data, curves: dict[Key, Curve], found: dict[Key, Race]) -> str:
                 [
                     objective_name(str(c.key[2])),
                     "none (trains without labels)"
-                    if c.key[2] in LABEL_FREE
+                    if label_free(str(c.key[2]))
                     else data.fraction_label(dataset, float(c.key[3])),
                     f"{int(c.epochs[-1])}",
                     cell(c.final),
@@ -223,26 +282,7 @@ def table(data: Data, curves: dict[Key, Curve], found: dict[Key, Race]) -> str:
             )
         header = ["model", "labels", "epochs", "final accuracy", "mean over epochs"]
         text += f"\n## {dataset}, {input_} input\n\n" + md_table(header, rows)
-        mine = [r for k, r in found.items() if k[:2] == (dataset, input_)]
-        if mine:
-            rows = [
-                [
-                    data.fraction_label(dataset, float(r.hybrid.key[3])),
-                    f"{100 * r.threshold:.1f}",
-                    f"{_epoch(r.epoch_hybrid)} / {_epoch(r.epoch_other)}",
-                    r.comparison.cell(),
-                    f"{len(r.seeds)}",
-                ]
-                for r in mine
-            ]
-            header = [
-                "CLAR labels",
-                f"threshold ({share} of lower final, %)",
-                "epoch at threshold: CLAR / self-supervised",
-                "CLAR − self-supervised, area (points) [95 % CI]",
-                "seeds",
-            ]
-            text += "\n" + md_table(header, rows)
+        text += _race_tables(data, found, dataset, input_, share)
     return text
 
 
@@ -257,10 +297,10 @@ def figure(data: Data, curves: dict[Key, Curve]) -> Figure:
         mine = panel_curves(curves, dataset, input_)
         fractions = sorted({float(c.key[3]) for c in mine}, reverse=True)
         for c in mine:
-            colour = OBJECTIVE_COLOURS.get(str(c.key[2]))
+            colour = objective_colour(str(c.key[2]))
             style = FRACTION_STYLES[fractions.index(float(c.key[3])) % len(FRACTION_STYLES)]
             # The self-supervised model trains on no labels: a fraction would mislead.
-            used = "no labels" if c.key[2] in LABEL_FREE else f"{float(c.key[3]):g} % labels"
+            used = "no labels" if label_free(str(c.key[2])) else f"{float(c.key[3]):g} % labels"
             label = f"{objective_name(str(c.key[2]))}, {used}"
             (line,) = ax.plot(c.epochs, 100 * c.mean, style, color=colour, marker=".", label=label)
             handles.setdefault(label, line)

@@ -9,24 +9,49 @@ from pathlib import Path
 
 import matplotlib
 import numpy as np
+from matplotlib import colors as mcolors
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from scipy import stats
 
 from clar.atomic import write_atomic
+from clar.encoders import ENCODERS
+from clar.objectives import OBJECTIVES
 from clar.report.files import FIGURE_FORMATS, PNG, SVG, figure_file
 from clar.report.intervals import CONFIDENCE
 from clar.report.verdicts import CONTRADICTED, INCONCLUSIVE, SUPPORTED
-from clar.vocabulary import CONTRASTIVE, HYBRID, RAW, SPECTROGRAM, SUPERVISED
 
-OBJECTIVE_COLOURS = {SUPERVISED: "tab:blue", CONTRASTIVE: "tab:orange", HYBRID: "tab:green"}
+# An objective's colour is tab10's at its registry index (the paper's three: blue, orange,
+# green), the same in every figure.
+TAB10 = tuple(mcolors.TABLEAU_COLORS)
 # A verdict's colour, the same in every figure.
 STATE_COLOURS = {SUPPORTED: "tab:green", CONTRADICTED: "tab:red", INCONCLUSIVE: "tab:grey"}
-INPUT_STYLES = {SPECTROGRAM: "-", RAW: "--"}
-OTHER_INPUT_STYLE = ":"
-# A configuration run at one fraction only is a lone marker: its shape must tell the input too.
-INPUT_MARKERS = {SPECTROGRAM: "o", RAW: "s"}
-OTHER_INPUT_MARKER = "^"
+# An encoder's line style and marker, by registry index (the paper's main input first): a
+# configuration run at one fraction only is a lone marker, so its shape must tell the input too.
+INPUT_STYLES = ("-", "--", ":", "-.")
+INPUT_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def objective_colour(objective: str) -> str | None:
+    """tab10's colour at the objective's registry index (None, matplotlib's next colour, for
+    an unknown name)."""
+    names = OBJECTIVES.names()
+    return TAB10[names.index(objective) % len(TAB10)] if objective in names else None
+
+
+def _encoder_index(encoder: str) -> int:
+    names = ENCODERS.names()
+    return names.index(encoder) if encoder in names else len(names)
+
+
+def input_style(encoder: str) -> str:
+    return INPUT_STYLES[_encoder_index(encoder) % len(INPUT_STYLES)]
+
+
+def input_marker(encoder: str) -> str:
+    return INPUT_MARKERS[_encoder_index(encoder) % len(INPUT_MARKERS)]
+
+
 # Fixed metadata and hash salt keep the files byte-identical for identical results, so DVC
 # does not see a change where there is none.
 _METADATA = {PNG: {"Software": None}, SVG: {"Date": None}}

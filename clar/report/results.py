@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from clar import runs
+from clar import grid, runs
 from clar.config import Params
-from clar.vocabulary import FULL_FRACTION, LABEL_FREE, join_combo
+from clar.vocabulary import FULL_FRACTION, join_combo
 
 COLUMNS = (
     "experiment",
@@ -154,46 +154,35 @@ def collect(runs_dir: Path, profile: str, git_rev: str) -> pd.DataFrame:
     return frame
 
 
-def listed_fraction(frame: pd.DataFrame, grid: object) -> pd.Series:
-    """Rows whose label fraction the grid lists for their input.
-
-    ``grid.fractions`` is per input (``grid.fractions_for(input)``); a flat tuple shared by
-    every input is read too.
-    """
-    fractions_for = getattr(grid, "fractions_for", None)
-    if fractions_for is None:
-        return frame["fraction"].isin(grid.fractions)
-    allowed = {i: set(fractions_for(i)) for i in grid.inputs}
-    pairs = zip(frame["input"], frame["fraction"], strict=True)
-    return pd.Series([f in allowed.get(i, ()) for i, f in pairs], index=frame.index, dtype=bool)
+# The columns that name a run (with ``experiment``; an evaluation adds its ``fraction``).
+RUN_KEY = ("dataset", "input", "objective", "seed", "augmentations")
 
 
 def selected(frame: pd.DataFrame, params: Params) -> pd.Series:
-    """The rows of the runs the current parameters define, as a mask; ``frame`` is any table
-    with the run key columns (the results table, the per-clip table)."""
-    objectives = (*params.loss.fraction_trained, *params.loss.label_free)
-    study = params.augmentation_study
-    combos = [join_combo(c) for c in study.combos]
-    study_seeds = getattr(study, "seeds", None) or (study.seed,)
-    grid = (
-        frame["experiment"].isin([runs.GRID, CONVERGENCE])
-        & frame["dataset"].isin(params.data.names)
-        & frame["input"].isin(params.grid.inputs)
-        & frame["objective"].isin(objectives)
-        & frame["seed"].isin(params.grid.seeds)
-        & (frame["augmentations"] == join_combo(params.grid.augmentations))
-        # Label-free runs train on no labels: they are evaluated at every fraction, listed or not.
-        & (listed_fraction(frame, params.grid) | frame["objective"].isin(LABEL_FREE))
+    """The rows of the runs the current parameters define (:func:`clar.grid.every_run`), as
+    a mask; ``frame`` is any table with the run key columns (the results table, the per-clip
+    table, the training settings)."""
+    any_fraction, at_fraction, study = set(), set(), set()
+    for cell, scored in grid.every_run(params):
+        run = scored.run
+        key = (run.dataset, run.input, run.objective, run.seed, join_combo(run.augmentations))
+        if cell.experiment == runs.AUGMENTATION:
+            study.add(key)
+        elif run.label_free:
+            # Label-free runs train on no labels: evaluated at every fraction, listed or not.
+            any_fraction.add(key)
+        else:
+            at_fraction.update((*key, float(f)) for f in scored.fractions)
+    keys = list(zip(*(frame[c] for c in RUN_KEY), strict=True))
+    fractions = frame["fraction"].tolist()
+    in_grid = [
+        k in any_fraction or (*k, f) in at_fraction for k, f in zip(keys, fractions, strict=True)
+    ]
+    on_grid = frame["experiment"].isin([runs.GRID, CONVERGENCE]) & pd.Series(
+        in_grid, index=frame.index, dtype=bool
     )
-    e1 = (
-        (frame["experiment"] == runs.AUGMENTATION)
-        & frame["dataset"].isin(study.datasets)
-        & frame["augmentations"].isin(combos)
-        & frame["objective"].isin(params.loss.label_free)
-        & (frame["input"] == study.input)
-        & frame["seed"].isin(study_seeds)
-    )
-    return grid | e1
+    in_study = pd.Series([k in study for k in keys], index=frame.index, dtype=bool)
+    return on_grid | ((frame["experiment"] == runs.AUGMENTATION) & in_study)
 
 
 def select(frame: pd.DataFrame, params: Params) -> pd.DataFrame:
