@@ -67,7 +67,7 @@ def test_every_run_of_the_default_parameters(raw):
         ({"loss__fraction_trained": ["simclr"]}, ["loss.fraction_trained[0] = 'simclr'", "known"]),
         (
             {"grid__inputs": ["raw", "mfcc"], "grid__fractions__mfcc": [100]},
-            ["grid.inputs[1] = 'mfcc'", "raw, spectrogram"],
+            ["grid.inputs[1] = 'mfcc'", "spectrogram, raw"],
         ),
         ({"grid__fractions__spectrogam": [10]}, ["grid.fractions.spectrogam", "'spectrogram'?"]),
         ({"evaluate__head": "svm"}, ["evaluate.head = 'svm'", "mlp, linear"]),

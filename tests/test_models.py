@@ -162,7 +162,7 @@ def test_build_encoder() -> None:
     enc = build_encoder("spectrogram", 0.25)
     assert isinstance(enc, ResNet2d)
     assert enc.conv1.in_channels == 3
-    with pytest.raises(ClarError, match=r"'mfcc' is not a known encoder; known: raw, spectrogram"):
+    with pytest.raises(ClarError, match=r"'mfcc' is not a known encoder; known: spectrogram, raw"):
         build_encoder("mfcc", 1.0)
 
 
