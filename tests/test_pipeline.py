@@ -14,7 +14,7 @@ from clar.compose import compose
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-SHIPPED = ("clar", "stages", "conf", "dvc.yaml", "pyproject.toml", ".gitignore")
+SHIPPED = ("clar", "stages", "conf", "plugins", "dvc.yaml", "pyproject.toml", ".gitignore")
 
 
 def sh(cwd: Path, *args: str) -> str:
