@@ -28,10 +28,11 @@ def _status(name: str) -> str:
         return "not prepared"
     info = json.loads(path.read_text())
     status = "prepared " + "/".join(str(info["clips"][s]) for s in ("train", "valid", "test"))
-    # DVC does not watch a folder data set's files: compare them with what prepare read.
+    # A folder data set's files as they are now against what prepare read (dvc repro's
+    # sources stage notices the same and prepares the set again).
     recorded = info.get("source_sha256")
     if recorded and _folder_digest(info) != recorded:
-        status += f", but its folder changed since: dvc repro -f -s prepare@{name}"
+        status += ", but its folder changed since: dvc repro prepares it again"
     return status
 
 

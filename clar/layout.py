@@ -8,16 +8,18 @@ from __future__ import annotations
 from pathlib import Path
 
 # The stage groups of dvc.yaml, in pipeline order (the report lists their times in this order).
+SOURCES = "sources"
 PREPARE = "prepare"
 FEATURES = "features"
 TRAIN = "train"
 PRETRAIN = "pretrain"
 AUGMENTATION_STUDY = "augmentation-study"
 REPORT = "report"
-STAGES = (PREPARE, FEATURES, TRAIN, PRETRAIN, AUGMENTATION_STUDY, REPORT)
+STAGES = (SOURCES, PREPARE, FEATURES, TRAIN, PRETRAIN, AUGMENTATION_STUDY, REPORT)
 
 PARAMS = Path("params.yaml")
 RAW = Path("data/raw")  # downloads and generated audio, kept between runs (not tracked)
+SOURCES_DIR = Path("data/sources")  # what the sources stage saw of each data set
 PREPARED = Path("data/prepared")
 FEATURES_DIR = Path("data/features")
 RUNS = Path("runs")
@@ -29,6 +31,11 @@ REPORTS = Path("reports")
 TIMINGS = Path("timings")
 # A prepared data set and its stored features each describe themselves in one.
 INFO_FILE = "info.json"
+
+
+def source(dataset: str) -> Path:
+    """The sources stage's record of a data set's files (:mod:`clar.data.watch`)."""
+    return SOURCES_DIR / f"{dataset}.json"
 
 
 def prepared(dataset: str) -> Path:

@@ -265,7 +265,7 @@ def test_a_folder_edited_after_prepare_is_reported_with_the_fix(tmp_path, monkey
         return next(line for line in capsys.readouterr().out.splitlines() if "*adv" in line)
 
     assert "prepared 8/2/2" in status() and "changed" not in status()
-    stale = "but its folder changed since: dvc repro -f -s prepare@adv"
+    stale = "but its folder changed since: dvc repro prepares it again"
     overwrite_with_noise(tmp_path / "audio" / "high")  # same names, other audio
     assert stale in status()
     again = prepare_set(Path("audio"), Path("data/prepared/adv"))

@@ -167,6 +167,10 @@ def test_dvc_yaml_has_one_stage_per_cell_of_the_grid_expansion():
             assert runs.folder(scored.run, runs.AUGMENTATION).parent == folder
         expected.add((runs.AUGMENTATION, cell.dataset, str(folder)))
     assert from_dvc == expected
-    for name, folder in (("prepare", layout.prepared), ("features", layout.features)):
+    for name, folder in (
+        ("sources", layout.source),
+        ("prepare", layout.prepared),
+        ("features", layout.features),
+    ):
         for item in expanded(stages[name]):
             assert outs_of(stages[name], item)[0] == str(folder(item["data"]))

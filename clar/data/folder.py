@@ -34,6 +34,8 @@ SOURCE: dict[str, object] = {
 }
 
 LIST_FILES = {"test": "testing_list.txt", "valid": "validation_list.txt"}
+# Read where the user keeps them, outside the workspace (clar.data.watch).
+IN_PLACE = True
 MANIFEST_COLUMNS = ("path", "label", "split")
 LIST_OPTIONS = ("manifest", "label_regex", "test_regex", "valid_regex", "extensions")
 

@@ -99,6 +99,12 @@ def obtain(
     return module.obtain(raw_dir, progress=progress, **extra, **_accepted(module.obtain, options))
 
 
+def in_place(kind: str) -> bool:
+    """The loader reads the clips where the user keeps them (``IN_PLACE`` in its module), not
+    from an archive or a generator: DVC must be shown when they change (:mod:`clar.data.watch`)."""
+    return bool(getattr(loader(kind), "IN_PLACE", False))
+
+
 def list_items(kind: str, root: Path, options: dict[str, Any]) -> list[Item]:
     """Every clip of a data set with its label and split."""
     module = loader(kind)
