@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from clar.atomic import building
@@ -28,7 +27,8 @@ from clar.compose import compose
 from clar.config import EvaluateParams, Params, TrainParams, parse_params
 from clar.costs import RunPlan, encoder_flops
 from clar.data.feature_store import write_features
-from clar.data.store import Store, class_sizes, label_ranks, open_split_array, write_info
+from clar.data.generated import write_generated
+from clar.data.store import Store
 from clar.features import TimeFrequency, gigabytes
 from clar.objectives import OBJECTIVES
 from clar.plan import ASSUMED_MFU, PEAK_TFLOPS, device_kind
@@ -55,45 +55,27 @@ def generated_store(root: Path, train: int, test: int, samples: int, rate: int) 
         return Store.open(folder)
     rng = np.random.default_rng(0)
     t = np.arange(samples) / rate
-    with building(folder) as work:
-        rows = []
-        for split, n in (("train", train), ("valid", test), ("test", test)):
-            labels = np.arange(n) % CLASSES
-            array = open_split_array(work, split, n, samples)
-            for start in range(0, n, 256):
-                part = labels[start : start + 256]
-                pitch = 200 * 1.3 ** part[:, None] * rng.uniform(0.95, 1.05, (len(part), 1))
-                clips = 0.4 * np.sin(2 * np.pi * pitch * t) + 0.05 * rng.normal(
-                    size=(len(part), samples)
-                )
-                array[start : start + len(part)] = (clips * 32767).astype(np.int16)
-            array.flush()
-            first = split == "train"
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "split": split,
-                        "index": range(n),
-                        "label": labels,
-                        "label_name": [f"tone{c}" for c in labels],
-                        "source": [f"{split}-{i}" for i in range(n)],
-                        "label_rank": label_ranks(labels, "tones", 0) if first else -1,
-                        "class_size": class_sizes(labels) if first else 0,
-                    }
-                )
+
+    def fill(split: str, labels: np.ndarray, array: np.ndarray) -> None:
+        for start in range(0, len(labels), 256):
+            part = labels[start : start + 256]
+            pitch = 200 * 1.3 ** part[:, None] * rng.uniform(0.95, 1.05, (len(part), 1))
+            clips = 0.4 * np.sin(2 * np.pi * pitch * t) + 0.05 * rng.normal(
+                size=(len(part), samples)
             )
-        pd.concat(rows).to_csv(work / "manifest.csv", index=False)
-        write_info(
+            array[start : start + len(part)] = (clips * 32767).astype(np.int16)
+
+    sizes = {"train": train, "valid": test, "test": test}
+    with building(folder) as work:
+        write_generated(
             work,
-            {
-                "name": "tones",
-                "kind": "generated",
-                "sample_rate": rate,
-                "clip_samples": samples,
-                "classes": [f"tone{c}" for c in range(CLASSES)],
-                "clips": {"train": train, "valid": test, "test": test},
-                "split_seed": 0,
-            },
+            {split: np.arange(n) % CLASSES for split, n in sizes.items()},
+            fill,
+            name="tones",
+            kind="generated",
+            sample_rate=rate,
+            samples=samples,
+            label_names=[f"tone{c}" for c in range(CLASSES)],
         )
     return Store.open(folder)
 
