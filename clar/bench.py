@@ -1,13 +1,14 @@
 """``make bench``: where a training step's time goes, and the hot paths against baselines measured
 in the same run.
 
-- training step, per input and objective: the time split into data movement (the batch gathered
-  from the split's int16 waveforms on the device and converted to float, as training holds a
-  split), augmentation (the grid's views: fade + time masking), features (spectrogram input) and
-  the model (forward, backward, optimiser step); clips per second against the raw supervised
-  step; achieved TFLOP/s (the encoder's measured FLOPs, :func:`clar.costs.encoder_flops`, 3x for
-  forward + backward) and MFU against the device's bf16 peak (:data:`clar.plan.PEAK_TFLOPS`; on
-  a CPU an MFU has no meaning and none is given);
+- training step, per registered encoder and objective (:mod:`clar.encoders`,
+  :mod:`clar.objectives`, in registration order): the time split into data movement (the batch
+  gathered from the split's int16 waveforms on the device and converted to float, as training
+  holds a split), augmentation (the grid's views: fade + time masking), features (an encoder on
+  the spectrogram) and the model (forward, backward, optimiser step); clips per second against
+  the first step of the table; achieved TFLOP/s (the encoder's measured FLOPs,
+  :func:`clar.costs.encoder_flops`, 3x for forward + backward) and MFU against the device's bf16
+  peak (:data:`clar.plan.PEAK_TFLOPS`; on a CPU an MFU has no meaning and none is given);
 - the official code's path: librosa's time stretch and pitch shift one clip at a time on CPU
   worker processes, against the batched versions here on the device (``pip install -e
   '.[bench]'`` installs librosa);
@@ -119,12 +120,7 @@ class Laps:
 
 
 def bench_model(
-    input: str,
-    objective: Objective,
-    classes: int,
-    width: float,
-    rate: int = RATE,
-    features: FeatureParams = FEATURES,
+    input: str, objective: Objective, classes: int, width: float, rate: int, features: FeatureParams
 ) -> tuple[Model, TimeFrequency | None]:
     """The network of the encoder registered as ``input`` with ``objective``'s head, without
     the feature module, and that module (None for an encoder on the waveform): the bench times
@@ -156,7 +152,7 @@ def training_step(
     generator = torch.Generator(device=device).manual_seed(0)
     torch.manual_seed(0)
     method = OBJECTIVES.get(objective)(temperature=0.5)
-    model, features = bench_model(input, method, 10, width)
+    model, features = bench_model(input, method, 10, width, RATE, FEATURES)
     model = model.to(device)
     features = features.to(device) if features is not None else None
     optimizer = build_optimizer(model, 1e-3, 1e-6, lars=True)
@@ -263,7 +259,8 @@ def official_path(clips: torch.Tensor, workers: int, device: torch.device) -> di
 
 def step_table(rows: list[dict]) -> pd.DataFrame:
     """The training steps as a table: milliseconds per step, each part's share, throughput."""
-    base = rows[0]["clips_per_second"]
+    first = rows[0]
+    base, versus = first["clips_per_second"], f"vs {first['input']} {first['objective']}"
     eager = {(r["input"], r["objective"]): r["clips_per_second"] for r in rows if not r["compiled"]}
     return pd.DataFrame(
         {
@@ -274,7 +271,7 @@ def step_table(rows: list[dict]) -> pd.DataFrame:
             **{part: f"{row['parts'][part] / row['step_seconds']:.0%}" for part in PARTS},
             "other": f"{1 - sum(row['parts'].values()) / row['step_seconds']:.0%}",
             "clips/s": f"{row['clips_per_second']:.1f}",
-            "vs raw sup.": f"{row['clips_per_second'] / base:.2f}x",
+            versus: f"{row['clips_per_second'] / base:.2f}x",
             "vs eager": (
                 f"{row['clips_per_second'] / eager[row['input'], row['objective']]:.2f}x"
                 if row["compiled"]
