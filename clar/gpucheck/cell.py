@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from clar import grid
 from clar.atomic import building
 from clar.compose import compose
 from clar.config import EvaluateParams, Params, TrainParams, parse_params
@@ -84,8 +85,9 @@ def cell_setup(sizes: dict) -> tuple[Params, str, str, str, object, int]:
     """The paper parameters, the cell (data set, input, objective), the cell's training
     parameters at the check's sizes, and its clip length in samples."""
     params = paper_params()
+    grid.load_methods(params)
     dataset, input, objective = sizes["cell"].split("/")
-    train = params.train.for_run(dataset)
+    train = params.train.for_run(dataset, objective)  # as the stage trains it
     changes = {"device": sizes["device"], "warmup_epochs": 0}
     changes |= {k: sizes[k] for k in ("width", "batch_size") if sizes.get(k)}
     train = train.model_copy(update=changes)
