@@ -1,13 +1,14 @@
 """``make bench``: where a training step's time goes, and the hot paths against baselines measured
 in the same run.
 
-- training step, per input and objective: the time split into data movement (the batch gathered
-  from the split's int16 waveforms on the device and converted to float, as training holds a
-  split), augmentation (the grid's views: fade + time masking), features (spectrogram input) and
-  the model (forward, backward, optimiser step); clips per second against the raw supervised
-  step; achieved TFLOP/s (the encoder's measured FLOPs, :func:`clar.plan.encoder_flops`, 3x for
-  forward + backward) and MFU against the device's bf16 peak (:data:`clar.plan.PEAK_TFLOPS`; on
-  a CPU an MFU has no meaning and none is given);
+- training step, per registered encoder and objective (:mod:`clar.encoders`,
+  :mod:`clar.objectives`, in registration order): the time split into data movement (the batch
+  gathered from the split's int16 waveforms on the device and converted to float, as training
+  holds a split), augmentation (the grid's views: fade + time masking), features (an encoder on
+  the spectrogram) and the model (forward, backward, optimiser step); clips per second against
+  the first step of the table; achieved TFLOP/s (the encoder's measured FLOPs,
+  :func:`clar.costs.encoder_flops`, 3x for forward + backward) and MFU against the device's bf16
+  peak (:data:`clar.plan.PEAK_TFLOPS`; on a CPU an MFU has no meaning and none is given);
 - the official code's path: librosa's time stretch and pitch shift one clip at a time on CPU
   worker processes, against the batched versions here on the device (``pip install -e
   '.[bench]'`` installs librosa);
@@ -26,6 +27,7 @@ time of the whole loop, synchronised once at each end. The figures go to
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import time
@@ -43,20 +45,17 @@ from clar.augment.functional import pitch_shift
 from clar.augment.transforms import augment
 from clar.cli import Parser, run
 from clar.config import AugmentParams, FeatureParams
+from clar.costs import BACKWARD_FACTOR, encoder_flops
 from clar.data.store import SCALE
+from clar.encoders import ENCODERS, build_encoder
+from clar.encoders.base import SPECTROGRAM
 from clar.features import TimeFrequency
 from clar.models import Model
+from clar.objectives import OBJECTIVES, Objective
 from clar.optim import build_optimizer
-from clar.plan import (
-    BACKWARD_FACTOR,
-    BENCH_FILE,
-    PEAK_TFLOPS,
-    device_kind,
-    encoder_flops,
-    views_per_clip,
-)
-from clar.train import batch_loss, pick_device, training_network
-from clar.vocabulary import BEST_PAIR, FEATURE_CHANNELS, INPUTS, OBJECTIVES, SPECTROGRAM
+from clar.plan import BENCH_FILE, PEAK_TFLOPS, device_kind
+from clar.train import pick_device, training_network
+from clar.vocabulary import BEST_PAIR, FEATURE_CHANNELS
 
 RATE = 16000
 FEATURES = FeatureParams(
@@ -120,6 +119,18 @@ class Laps:
         return totals
 
 
+def bench_model(
+    input: str, objective: Objective, classes: int, width: float, rate: int, features: FeatureParams
+) -> tuple[Model, TimeFrequency | None]:
+    """The network of the encoder registered as ``input`` with ``objective``'s head, without
+    the feature module, and that module (None for an encoder on the waveform): the bench times
+    the features on their own and the model takes them ready-made."""
+    spectrogram = ENCODERS.get(input).front_end == SPECTROGRAM
+    front = TimeFrequency.from_params(rate, features) if spectrogram else None
+    encoder = build_encoder(input, width, len(features.channels) if spectrogram else 1)
+    return Model(encoder, objective.head(encoder.out_dim, classes), None), front
+
+
 def training_step(
     input: str,
     objective: str,
@@ -140,11 +151,10 @@ def training_step(
     """
     generator = torch.Generator(device=device).manual_seed(0)
     torch.manual_seed(0)
-    # Features timed on their own: the model takes them ready-made (no feature module).
-    model = Model(input, objective, 10, width, None).to(device)
-    features = (
-        TimeFrequency.from_params(RATE, FEATURES).to(device) if input == SPECTROGRAM else None
-    )
+    method = OBJECTIVES.get(objective)(temperature=0.5)
+    model, features = bench_model(input, method, 10, width, RATE, FEATURES)
+    model = model.to(device)
+    features = features.to(device) if features is not None else None
     optimizer = build_optimizer(model, 1e-3, 1e-6, lars=True)
     network = training_network(model, device, compiled, backend)
     split = torch.randint(-8000, 8000, (4 * batch, samples), generator=generator, device=device)
@@ -162,13 +172,13 @@ def training_step(
     def step(index: torch.Tensor, laps: Laps) -> None:
         clips = split[index].float().div_(SCALE)
         laps.lap("data")
-        views = augment(clips, BEST_PAIR, generator, params, views_per_clip(objective))
+        views = augment(clips, BEST_PAIR, generator, params, method.views)
         laps.lap("augment")
         if features is not None:
             views = features(views)
         laps.lap("features")
         with autocast:
-            loss = batch_loss(network, objective, clips, labels[index], lambda *_: views, 0.5)
+            loss = method.loss(network, clips, labels[index], lambda *_: views)
         optimizer.zero_grad(set_to_none=True)
         loss["loss"].backward()
         optimizer.step()
@@ -188,7 +198,7 @@ def training_step(
     spent = laps.totals()
     parts = {name: spent.get(name, 0.0) / steps for name in PARTS}
     flops = BACKWARD_FACTOR * encoder_flops(input, width, samples, RATE, FEATURES)
-    flops *= batch * views_per_clip(objective)
+    flops *= batch * method.views
     return {
         "input": input,
         "objective": objective,
@@ -249,7 +259,8 @@ def official_path(clips: torch.Tensor, workers: int, device: torch.device) -> di
 
 def step_table(rows: list[dict]) -> pd.DataFrame:
     """The training steps as a table: milliseconds per step, each part's share, throughput."""
-    base = rows[0]["clips_per_second"]
+    first = rows[0]
+    base, versus = first["clips_per_second"], f"vs {first['input']} {first['objective']}"
     eager = {(r["input"], r["objective"]): r["clips_per_second"] for r in rows if not r["compiled"]}
     return pd.DataFrame(
         {
@@ -260,7 +271,7 @@ def step_table(rows: list[dict]) -> pd.DataFrame:
             **{part: f"{row['parts'][part] / row['step_seconds']:.0%}" for part in PARTS},
             "other": f"{1 - sum(row['parts'].values()) / row['step_seconds']:.0%}",
             "clips/s": f"{row['clips_per_second']:.1f}",
-            "vs raw sup.": f"{row['clips_per_second'] / base:.2f}x",
+            versus: f"{row['clips_per_second'] / base:.2f}x",
             "vs eager": (
                 f"{row['clips_per_second'] / eager[row['input'], row['objective']]:.2f}x"
                 if row["compiled"]
@@ -273,7 +284,7 @@ def step_table(rows: list[dict]) -> pd.DataFrame:
     )
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = Parser(prog="python -m clar.bench")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--width", type=float, help="ResNet width (cpu 0.125, cuda 1.0)")
@@ -288,7 +299,46 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="time every step also through torch.compile (train.compile), beside the eager one",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def augmentation_and_features(
+    clips: torch.Tensor, generator: torch.Generator, repeats: int
+) -> tuple[float, float]:
+    """Pitch shift's speed-up over torchaudio per clip, and the features' clips per second."""
+    device, batch = clips.device, len(clips)
+    # No warm-up: torchaudio builds its resampling kernel anew on every call.
+    baseline = seconds_per_call(
+        lambda: AF.pitch_shift(clips[:1], RATE, 3.7), device, 1, warmup=False
+    )
+    ours = seconds_per_call(lambda: pitch_shift(clips, generator), device, repeats) / batch
+    print(
+        f"pitch shift: {ours * 1e3:.2f} ms/clip bucketed vs {baseline * 1e3:.0f} ms/clip "
+        f"torchaudio (arbitrary step): {baseline / ours:.0f}x"
+    )
+    features = TimeFrequency.from_params(RATE, FEATURES).to(device)
+    rate = batch / seconds_per_call(lambda: features(clips), device, repeats)
+    print(f"features: {rate:.0f} clips/s")
+    return baseline / ours, rate
+
+
+def print_official(official: dict | None, device: torch.device) -> None:
+    if official is None:
+        print(
+            "official path (librosa per clip on CPU workers): not measured, librosa is not "
+            "installed; pip install -e '.[bench]' adds it"
+        )
+    else:
+        print(
+            "official path: librosa time stretch + pitch shift per clip on "
+            f"{official['workers']} CPU workers {official['librosa_clips_per_second']:.1f} "
+            f"clips/s; batched here on {device.type} {official['clips_per_second']:.1f} "
+            f"clips/s: {official['ratio']:.1f}x"
+        )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     device = pick_device(args.device)
     # As clar.train sets them: the bench times the kernels training gets.
     torch.backends.cudnn.benchmark = False
@@ -310,44 +360,20 @@ def main(argv: list[str] | None = None) -> dict:
         f"device {name}, width {width:g}, batch {batch} clips of {args.seconds:g} s, "
         f"{steps} timed steps; {mfu_note}"
     )
-
-    # No warm-up: torchaudio builds its resampling kernel anew on every call.
-    baseline = seconds_per_call(
-        lambda: AF.pitch_shift(clips[:1], RATE, 3.7), device, 1, warmup=False
-    )
-    ours = seconds_per_call(lambda: pitch_shift(clips, generator), device, args.repeats) / batch
-    print(
-        f"pitch shift: {ours * 1e3:.2f} ms/clip bucketed vs {baseline * 1e3:.0f} ms/clip "
-        f"torchaudio (arbitrary step): {baseline / ours:.0f}x"
-    )
-    features = TimeFrequency.from_params(RATE, FEATURES).to(device)
-    rate = batch / seconds_per_call(lambda: features(clips), device, args.repeats)
-    print(f"features: {rate:.0f} clips/s")
-
+    speedup, rate = augmentation_and_features(clips, generator, args.repeats)
+    # Every registered encoder with every registered objective, the paper's own first.
     rows = [
         training_step(input, objective, width, batch, samples, steps, device, compiled)
-        for input in INPUTS
-        for objective in OBJECTIVES
+        for input in ENCODERS.names()
+        for objective in OBJECTIVES.names()
         for compiled in ((False, True) if args.compile else (False,))
     ]
     for row in rows:
         row["mfu"] = row["tflops"] / peak if peak else None
     print("training step (parts as shares of the step; other: what no part timed):")
     print(step_table(rows).to_string(index=False))
-
     official = official_path(clips, args.workers, device)
-    if official is None:
-        print(
-            "official path (librosa per clip on CPU workers): not measured, librosa is not "
-            "installed; pip install -e '.[bench]' adds it"
-        )
-    else:
-        print(
-            "official path: librosa time stretch + pitch shift per clip on "
-            f"{official['workers']} CPU workers {official['librosa_clips_per_second']:.1f} "
-            f"clips/s; batched here on {device.type} {official['clips_per_second']:.1f} "
-            f"clips/s: {official['ratio']:.1f}x"
-        )
+    print_official(official, device)
     result = {
         "date": datetime.date.today().isoformat(),
         "device": name,
@@ -356,7 +382,7 @@ def main(argv: list[str] | None = None) -> dict:
         "width": width,
         "batch": batch,
         "clip_seconds": args.seconds,
-        "pitch_shift_speedup": baseline / ours,
+        "pitch_shift_speedup": speedup,
         "features_clips_per_second": rate,
         "steps": rows,
         "official": official,

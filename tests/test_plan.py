@@ -13,12 +13,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from clar.__main__ import main
 from clar.compose import compose
 from clar.config import parse_params
+from clar.encoders import build_encoder
+from clar.encoders.resnet import ResNet
 from clar.errors import ClarError
 from clar.experiments import grid_cell
 from clar.features import TimeFrequency
-from clar.models import ResNet, build_encoder
+from clar.objectives import OBJECTIVES
 from clar.plan import ASSUMED_MFU, PEAK_TFLOPS, device_kind, plan, plan_runs, throughput
-from clar.vocabulary import OBJECTIVES
 
 ROOT = Path(__file__).resolve().parents[1]
 # The smallest networks and a coarse spectrogram: seconds per test on a small CPU.
@@ -178,10 +179,111 @@ def test_paper_lite_runs_every_paper_data_set_and_claim_in_eight_h100_hours(tmp_
     paper = parse_params(compose(ROOT / "conf", ["data=paper"]))
     assert set(params.data.names) == set(paper.data.names)
     assert set(params.grid.inputs) == {"raw", "spectrogram"}
-    assert set(params.loss.fraction_trained + params.loss.label_free) == set(OBJECTIVES)
+    assert set(params.loss.fraction_trained + params.loss.label_free) == set(OBJECTIVES.names())
     fractions = {f for input in params.grid.inputs for f in params.grid.fractions_for(input)}
     assert len(fractions) >= 2 and min(fractions) <= 10 and len(params.grid.seeds) >= 3
     assert params.augmentation_study.datasets and params.augmentation_study.combos
     speed = throughput("h100", tmp_path / "no-bench.json")  # the assumed MFU
     hours = sum(speed.seconds(run) for run in plan_runs(params)) / 3600
     assert 4 < hours <= 8
+
+
+PLUGINS = '''
+import torch
+from torch import nn
+
+from clar.encoders.base import Encoder
+from clar.objectives.contrastive import Contrastive
+
+
+class ThreeViews(Contrastive):
+    """The contrastive objective over three views of each clip."""
+
+    name = "threeviews"
+    views = 3
+
+
+class TinyWave(Encoder):
+    name = "tinywave"
+    front_end = "waveform"
+
+    def __init__(self, width: float = 1.0, in_channels: int = 1) -> None:
+        super().__init__()
+        self.out_dim = round(64 * width)
+        self.conv = nn.Conv1d(in_channels, self.out_dim, kernel_size=16, stride=8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x.unsqueeze(1)).mean(-1)
+
+
+class TinyBands(Encoder):
+    name = "tinybands"
+    front_end = "spectrogram"
+
+    def __init__(self, width: float = 1.0, in_channels: int = 3) -> None:
+        super().__init__()
+        self.out_dim = round(64 * width)
+        self.conv = nn.Conv2d(in_channels, self.out_dim, kernel_size=(4, 1), stride=(4, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).mean((-2, -1))
+'''
+
+
+@pytest.fixture
+def registries(monkeypatch):
+    """The registries as they are, restored after the test: its plug-ins leave with it."""
+    from clar.encoders import ENCODERS
+
+    for registry in (OBJECTIVES, ENCODERS):
+        registry.names()  # the project's own registered first
+        monkeypatch.setattr(registry, "_methods", dict(registry._methods))
+        monkeypatch.setattr(registry, "_plugins", dict(registry._plugins))
+
+
+def test_the_planner_costs_plugged_in_objectives_and_encoders_from_what_they_declare(
+    tmp_path, registries
+):
+    from clar.grid import load_methods
+
+    plugins = tmp_path / "plugins.py"
+    plugins.write_text(PLUGINS)
+    raw = compose(ROOT / "conf", SMALL)
+    raw["plugins"]["objectives"] = [f"{plugins}:ThreeViews"]
+    raw["plugins"]["encoders"] = [f"{plugins}:TinyWave", f"{plugins}:TinyBands"]
+    raw["grid"]["inputs"] = ["tinywave", "tinybands"]
+    raw["grid"]["fractions"] = {"tinywave": [100], "tinybands": [100]}
+    raw["loss"]["label_free"] = ["contrastive", "threeviews"]
+    raw["augmentation_study"]["datasets"] = []
+    params = parse_params(raw)
+    load_methods(params)
+    planned = {run.stage: run for run in plan_runs(params)}
+    samples = round(params.dataset("music").clip_seconds * params.prepare.sample_rate)
+    features = TimeFrequency.from_params(params.prepare.sample_rate, params.features)
+    channels, out = len(features.channels), round(64 * params.train.width)
+    # A multiply-add is two FLOPs: the 1-D convolution's kernel of 16 at stride 8 over the
+    # waveform, the 2-D one's of 4 bins at stride 4 over every channel of the features.
+    expected = {
+        "tinywave": 2 * out * 16 * ((samples - 16) // 8 + 1),
+        "tinybands": 2
+        * out
+        * channels
+        * 4
+        * (params.features.n_bins // 4)
+        * features.frames(samples),
+    }
+    for input, flops in expected.items():
+        two, three = (planned[f"pretrain@music-{input}-{o}"] for o in ("contrastive", "threeviews"))
+        assert two.flops_per_view == three.flops_per_view == flops > 0
+        # Three views per clip: half as many training views again; the same probes (both are
+        # monitored) and evaluation.
+        assert 2 * three.training_views == 3 * two.training_views > 0
+        assert (three.probe_clips, three.evaluation_clips) == (
+            two.probe_clips,
+            two.evaluation_clips,
+        )
+        training = [3 * r.flops_per_view * r.training_views for r in (two, three)]
+        assert 2 * training[1] == 3 * training[0]
+        assert three.flops - two.flops == training[1] - training[0]
+    text = plan(params, "h100", 1, tmp_path / "no-bench.json")
+    assert "pretrain@music-tinybands-threeviews" in text

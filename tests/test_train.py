@@ -16,14 +16,8 @@ import pytest
 import torch
 
 from clar.config import AugmentParams, EvaluateParams, FeatureParams, TrainParams
-from clar.data.store import (
-    Store,
-    class_sizes,
-    label_ranks,
-    open_split_array,
-    to_float,
-    write_info,
-)
+from clar.data.generated import write_generated
+from clar.data.store import Store, to_float
 from clar.probe import fit_head, scores
 from clar.runs import Run
 from clar.train import train
@@ -64,43 +58,27 @@ def tone_store(folder: Path, per_class: int = 12) -> Store:
     folder.mkdir(parents=True)
     rng = np.random.default_rng(0)
     t = np.arange(RATE // 2) / RATE
-    rows = []
-    for split, n in (("train", per_class), ("valid", 4), ("test", 4)):
-        array = open_split_array(folder, split, 3 * n, len(t))
-        labels = np.repeat(np.arange(3), n)
+
+    def fill(split: str, labels: np.ndarray, array: np.ndarray) -> None:
         for i, c in enumerate(labels):
             f = (300, 900, 2700)[c] * rng.uniform(0.9, 1.1)
             clip = 0.4 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6)) + 0.05 * rng.normal(
                 size=len(t)
             )
             array[i] = (clip * 32767).astype(np.int16)
-        array.flush()
-        train = split == "train"
-        rows.append(
-            pd.DataFrame(
-                {
-                    "split": split,
-                    "index": range(len(labels)),
-                    "label": labels,
-                    "label_name": [("low", "mid", "high")[c] for c in labels],
-                    "source": "synthetic",
-                    "label_rank": label_ranks(labels, "tones", 0) if train else -1,
-                    "class_size": class_sizes(labels) if train else 0,
-                }
-            )
-        )
-    pd.concat(rows).to_csv(folder / "manifest.csv", index=False)
-    write_info(
+
+    splits = {"train": per_class, "valid": 4, "test": 4}
+    write_generated(
         folder,
-        {
-            "name": "tones",
-            "kind": "test",
-            "sample_rate": RATE,
-            "clip_samples": len(t),
-            "classes": ["high", "low", "mid"],
-            "clips": {"train": 3 * per_class, "valid": 12, "test": 12},
-            "split_seed": 0,
-        },
+        {split: np.repeat(np.arange(3), n) for split, n in splits.items()},
+        fill,
+        name="tones",
+        kind="test",
+        sample_rate=RATE,
+        samples=len(t),
+        label_names=("low", "mid", "high"),
+        classes=("high", "low", "mid"),
+        source="synthetic",
     )
     return Store.open(folder)
 

@@ -7,7 +7,7 @@ are the check's, so that it ends in a minute. It trains twice, for ``epochs[0]``
 ``epochs[1]`` epochs of ``steps_per_epoch`` steps each, and the difference of the two wall
 times is the time of the extra steps: what start-up, the first steps' kernel selection and
 saving cost alike in both cancels. The planner's time for the same steps is
-:meth:`clar.plan.RunPlan.flops` over the TFLOP/s it would assume: the bench's measured MFU
+:meth:`clar.costs.RunPlan.flops` over the TFLOP/s it would assume: the bench's measured MFU
 of the same input and objective (the part run before) and its fixed :data:`clar.plan.ASSUMED_MFU`
 x the device's peak. measured / predicted is the figure the planner's GPU-hours rest on.
 """
@@ -20,20 +20,21 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
+from clar import grid
 from clar.atomic import building
 from clar.compose import compose
-from clar.config import Params, parse_params
+from clar.config import EvaluateParams, Params, TrainParams, parse_params
+from clar.costs import RunPlan, encoder_flops
 from clar.data.feature_store import write_features
-from clar.data.store import Store, class_sizes, label_ranks, open_split_array, write_info
+from clar.data.generated import write_generated
+from clar.data.store import Store
 from clar.features import TimeFrequency, gigabytes
-from clar.plan import ASSUMED_MFU, PEAK_TFLOPS, RunPlan, device_kind, encoder_flops
-from clar.plan import views_per_clip as views_of
+from clar.objectives import OBJECTIVES
+from clar.plan import ASSUMED_MFU, PEAK_TFLOPS, device_kind
 from clar.probe import embed_splits, evaluate
 from clar.runs import grid_run
-from clar.vocabulary import LABEL_FREE, OWN_CLASSIFIER
 
 CLASSES = 10
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,45 +56,27 @@ def generated_store(root: Path, train: int, test: int, samples: int, rate: int) 
         return Store.open(folder)
     rng = np.random.default_rng(0)
     t = np.arange(samples) / rate
-    with building(folder) as work:
-        rows = []
-        for split, n in (("train", train), ("valid", test), ("test", test)):
-            labels = np.arange(n) % CLASSES
-            array = open_split_array(work, split, n, samples)
-            for start in range(0, n, 256):
-                part = labels[start : start + 256]
-                pitch = 200 * 1.3 ** part[:, None] * rng.uniform(0.95, 1.05, (len(part), 1))
-                clips = 0.4 * np.sin(2 * np.pi * pitch * t) + 0.05 * rng.normal(
-                    size=(len(part), samples)
-                )
-                array[start : start + len(part)] = (clips * 32767).astype(np.int16)
-            array.flush()
-            first = split == "train"
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "split": split,
-                        "index": range(n),
-                        "label": labels,
-                        "label_name": [f"tone{c}" for c in labels],
-                        "source": [f"{split}-{i}" for i in range(n)],
-                        "label_rank": label_ranks(labels, "tones", 0) if first else -1,
-                        "class_size": class_sizes(labels) if first else 0,
-                    }
-                )
+
+    def fill(split: str, labels: np.ndarray, array: np.ndarray) -> None:
+        for start in range(0, len(labels), 256):
+            part = labels[start : start + 256]
+            pitch = 200 * 1.3 ** part[:, None] * rng.uniform(0.95, 1.05, (len(part), 1))
+            clips = 0.4 * np.sin(2 * np.pi * pitch * t) + 0.05 * rng.normal(
+                size=(len(part), samples)
             )
-        pd.concat(rows).to_csv(work / "manifest.csv", index=False)
-        write_info(
+            array[start : start + len(part)] = (clips * 32767).astype(np.int16)
+
+    sizes = {"train": train, "valid": test, "test": test}
+    with building(folder) as work:
+        write_generated(
             work,
-            {
-                "name": "tones",
-                "kind": "generated",
-                "sample_rate": rate,
-                "clip_samples": samples,
-                "classes": [f"tone{c}" for c in range(CLASSES)],
-                "clips": {"train": train, "valid": test, "test": test},
-                "split_seed": 0,
-            },
+            {split: np.arange(n) % CLASSES for split, n in sizes.items()},
+            fill,
+            name="tones",
+            kind="generated",
+            sample_rate=rate,
+            samples=samples,
+            label_names=[f"tone{c}" for c in range(CLASSES)],
         )
     return Store.open(folder)
 
@@ -102,8 +85,9 @@ def cell_setup(sizes: dict) -> tuple[Params, str, str, str, object, int]:
     """The paper parameters, the cell (data set, input, objective), the cell's training
     parameters at the check's sizes, and its clip length in samples."""
     params = paper_params()
+    grid.load_methods(params)
     dataset, input, objective = sizes["cell"].split("/")
-    train = params.train.for_run(dataset)
+    train = params.train.for_run(dataset, objective)  # as the stage trains it
     changes = {"device": sizes["device"], "warmup_epochs": 0}
     changes |= {k: sizes[k] for k in ("width", "batch_size") if sizes.get(k)}
     train = train.model_copy(update=changes)
@@ -132,14 +116,8 @@ def train_cell(record, device: torch.device, sizes: dict) -> None:
     rate = params.prepare.sample_rate
     batch, per_epoch = train_params.batch_size, sizes["steps_per_epoch"]
     store = generated_store(Path("store"), batch * per_epoch, sizes["test_clips"], samples, rate)
-    run = grid_run(
-        dataset,
-        input,
-        objective,
-        None if objective in LABEL_FREE else 100.0,
-        0,
-        params.grid.augmentations,
-    )
+    fraction = None if OBJECTIVES.get(objective).label_free() else 100.0
+    run = grid_run(dataset, input, objective, fraction, 0, params.grid.augmentations)
     record.set(
         cell=sizes["cell"],
         width=train_params.width,
@@ -183,13 +161,26 @@ def train_cell(record, device: torch.device, sizes: dict) -> None:
         record.set(measured_steps=steps, measured_seconds=measured, note="no time difference")
         return
     flops = encoder_flops(input, train_params.width, samples, rate, params.features)
-    plan = RunPlan("check", input, objective, steps * batch * views_of(objective), 0, 0, flops)
+    views = steps * batch * OBJECTIVES.get(objective).views
+    plan = RunPlan("check", input, objective, views, 0, 0, flops)
+    row = _bench_row(sizes.get("bench"), input, objective, train_params.compile)
+    record.set(
+        measured_steps=steps,
+        measured_seconds=round(measured, 3),
+        **_against_plan(plan.flops, measured, steps, row, device),
+    )
+
+
+def _against_plan(
+    flops: float, measured: float, steps: int, row: dict | None, device: torch.device
+) -> dict:
+    """The measured time of ``flops`` against the planner's: at the bench's MFU (its ``row``)
+    and at the assumed MFU of the device's peak."""
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     kind = device_kind(name) if device.type == "cuda" else None
     predicted = {}
-    row = _bench_row(sizes.get("bench"), input, objective, train_params.compile)
     if row is not None:
-        seconds = plan.flops / (row["tflops"] * 1e12)
+        seconds = flops / (row["tflops"] * 1e12)
         predicted["bench_mfu"] = {
             "mfu": row["mfu"],
             "tflops": row["tflops"],
@@ -198,28 +189,24 @@ def train_cell(record, device: torch.device, sizes: dict) -> None:
         }
     if kind is not None:
         tflops = PEAK_TFLOPS[kind] * ASSUMED_MFU
-        seconds = plan.flops / (tflops * 1e12)
+        seconds = flops / (tflops * 1e12)
         predicted["assumed_mfu"] = {
             "mfu": ASSUMED_MFU,
             "tflops": tflops,
             "seconds": seconds,
             "ratio": measured / seconds,
         }
-    achieved = plan.flops / measured / 1e12
-    record.set(
-        measured_steps=steps,
-        measured_seconds=round(measured, 3),
-        seconds_per_step=measured / steps,
-        flops=plan.flops,
-        achieved_tflops=achieved,
-        achieved_mfu=achieved / PEAK_TFLOPS[kind] if kind else None,
-        predicted=predicted,
-    )
+    achieved = flops / measured / 1e12
+    return {
+        "seconds_per_step": measured / steps,
+        "flops": flops,
+        "achieved_tflops": achieved,
+        "achieved_mfu": achieved / PEAK_TFLOPS[kind] if kind else None,
+        "predicted": predicted,
+    }
 
 
 def features_and_evaluation(record, device: torch.device, sizes: dict) -> None:
-    from clar.models import build_model
-
     params, _, input, objective, train_params, samples = cell_setup(sizes)
     rate = params.prepare.sample_rate
     store = generated_store(
@@ -231,6 +218,18 @@ def features_and_evaluation(record, device: torch.device, sizes: dict) -> None:
     )
     clips = sum(len(store.array(s)) for s in ("train", "valid", "test"))
     record.set(clips=clips, clip_samples=samples)
+    _features_stage(record, device, store, params, samples)
+    evaluation = params.evaluate
+    if sizes.get("eval_epochs"):
+        evaluation = evaluation.model_copy(update={"epochs": sizes["eval_epochs"]})
+    _evaluation(record, device, store, params, evaluation, input, objective, train_params)
+
+
+def _features_stage(
+    record, device: torch.device, store: Store, params: Params, samples: int
+) -> None:
+    """The features stage on ``device``, and as it runs today on the CPU (the test split)."""
+    clips = sum(len(store.array(s)) for s in ("train", "valid", "test"))
     began = time.perf_counter()
     written = write_features(
         store, params.features, Path("features-device"), device=str(device), progress=False
@@ -246,8 +245,8 @@ def features_and_evaluation(record, device: torch.device, sizes: dict) -> None:
         }
     )
     print(f"features stage on {device}: {clips} clips in {seconds:.1f} s", flush=True)
-    # The stage as it runs today, on the CPU: the test split only (max_gb just holds it).
-    module = TimeFrequency.from_params(rate, params.features)
+    # The test split only (max_gb just holds it).
+    module = TimeFrequency.from_params(params.prepare.sample_rate, params.features)
     test = len(store.array("test"))
     only_test = params.features.model_copy(
         update={
@@ -268,9 +267,22 @@ def features_and_evaluation(record, device: torch.device, sizes: dict) -> None:
     )
     print(f"features stage on cpu: {test} clips in {seconds:.1f} s", flush=True)
 
-    evaluation = params.evaluate
-    if sizes.get("eval_epochs"):
-        evaluation = evaluation.model_copy(update={"epochs": sizes["eval_epochs"]})
+
+def _evaluation(
+    record,
+    device: torch.device,
+    store: Store,
+    params: Params,
+    evaluation: EvaluateParams,
+    input: str,
+    objective: str,
+    train_params: TrainParams,
+) -> None:
+    """Embedding the three splits on ``device`` and fitting the evaluation head."""
+    from clar.models import build_model
+
+    rate = params.prepare.sample_rate
+    clips = sum(len(store.array(s)) for s in ("train", "valid", "test"))
     torch.manual_seed(0)
     model = build_model(
         input, objective, len(store.classes), train_params.width, rate, params.features
@@ -297,7 +309,7 @@ def features_and_evaluation(record, device: torch.device, sizes: dict) -> None:
         100.0,
         evaluation,
         seed=0,
-        own_classifier=objective in OWN_CLASSIFIER,
+        own_classifier=OBJECTIVES.get(objective).own_classifier,
     )
     head = time.perf_counter() - began
     record.set(

@@ -24,10 +24,15 @@ from clar.augment.transforms import augment
 from clar.config import AugmentParams, FeatureParams
 from clar.data.clips import Clips
 from clar.data.store import SCALE
+from clar.encoders import ENCODERS
+from clar.encoders.base import SPECTROGRAM
+from clar.errors import ClarError
 from clar.models import Model
+from clar.objectives import OBJECTIVES, Labels, Objective
 from clar.optim import build_optimizer
-from clar.train import batch_loss, training_network
-from clar.vocabulary import AUGMENTATIONS, CONTRASTIVE, FEATURE_CHANNELS, HYBRID, SPECTROGRAM
+from clar.plugins import Registry
+from clar.train import training_network
+from clar.vocabulary import AUGMENTATIONS, FEATURE_CHANNELS
 
 RATE = 16000
 SAMPLES = 2000  # eighth-second clips: the checks are about paths, not sizes
@@ -68,24 +73,58 @@ def streamed_batches(device: torch.device, width: float) -> str:
     return f"6 batches and 5 chunks equal the resident split's; host copy pinned: {pinned}"
 
 
-def _model(objective: str, width: float, device: torch.device) -> tuple[Model, nn.Module]:
-    """A spectrogram network and its feature module, seeded."""
-    from clar.features import TimeFrequency
+def first_registered(want: Callable[[type], bool], registry: Registry, what: str) -> str:
+    """The first name in ``registry`` (the paper's own first) whose class ``want`` accepts: a
+    check that needs a method of a kind picks it by what it declares, not by its name.
+
+    Raises:
+        ClarError: no registered method is ``what``.
+    """
+    for name in registry.names():
+        if want(registry.get(name)):
+            return name
+    raise ClarError(f"no registered {registry.kind} {what}; known: {', '.join(registry.names())}")
+
+
+def contrastive() -> Objective:
+    """A label-free objective over two views (the paper's contrastive one)."""
+    name = first_registered(
+        lambda o: o.views == 2 and o.labels == Labels.NONE, OBJECTIVES, "label-free on two views"
+    )
+    return OBJECTIVES.get(name)(temperature=0.5)
+
+
+def contrastive_and_classifier() -> Objective:
+    """An objective over two views whose head also classifies (the paper's hybrid)."""
+    name = first_registered(
+        lambda o: o.views == 2 and o.own_classifier, OBJECTIVES, "on two views that classifies"
+    )
+    return OBJECTIVES.get(name)(temperature=0.5)
+
+
+def _model(objective: Objective, width: float, device: torch.device) -> tuple[Model, nn.Module]:
+    """A network on the spectrogram (the first such encoder registered) with ``objective``'s
+    head, and its feature module, seeded."""
+    from clar.bench import bench_model
 
     torch.manual_seed(0)
-    features = TimeFrequency.from_params(RATE, FEATURES)
-    return Model(SPECTROGRAM, objective, 5, width, None).to(device), features.to(device)
+    input = first_registered(lambda e: e.front_end == SPECTROGRAM, ENCODERS, "on the spectrogram")
+    model, features = bench_model(input, objective, 5, width, RATE, FEATURES)
+    assert features is not None
+    return model.to(device), features.to(device)
 
 
 def bf16_autocast(device: torch.device, width: float) -> str:
-    """Every augmentation on the device with the device's generator, then the hybrid loss under
-    bf16 autocast: convolutions run in bf16, the projections come out float32 and of unit norm,
-    and the loss is the float32 loss within bf16's rounding."""
+    """Every augmentation on the device with the device's generator, then the loss of an
+    objective that contrasts and classifies (the hybrid) under bf16 autocast: convolutions run
+    in bf16, the projections come out float32 and of unit norm, and the loss is the float32
+    loss within bf16's rounding."""
     clips = torch.from_numpy(waveforms(8)).float().div_(SCALE).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     views = augment(clips, AUGMENTATIONS, generator, AugmentParams(probability=1.0), 2)
     assert views.shape == (16, SAMPLES) and torch.isfinite(views).all()
-    model, features = _model(HYBRID, width, device)
+    objective = contrastive_and_classifier()
+    model, features = _model(objective, width, device)
     inputs = features(views)
     labels = torch.arange(8, device=device) % 5
     seen: list[torch.dtype] = []
@@ -95,7 +134,7 @@ def bf16_autocast(device: torch.device, width: float) -> str:
     try:
         for enabled in (False, True):
             with torch.autocast(device.type, torch.bfloat16, enabled=enabled):
-                losses[enabled] = batch_loss(model, HYBRID, clips, labels, lambda *_: inputs, 0.5)
+                losses[enabled] = objective.loss(model, clips, labels, lambda *_: inputs)
         with torch.autocast(device.type, torch.bfloat16):
             z, _ = model(inputs[:4])
     finally:
@@ -124,7 +163,7 @@ def sync_batch_norm(device: torch.device, width: float) -> str:
     gradients. In float64, so the two reductions agree to far below float32's rounding. Over
     one rank torch's ``SyncBatchNorm`` computes as plain batch norm; its cross-rank kernels need
     a second GPU (NCCL refuses two ranks on one device)."""
-    model, features = _model(CONTRASTIVE, width, device)
+    model, features = _model(contrastive(), width, device)
     model = model.double()
     inputs = features(torch.from_numpy(waveforms(8)).float().div_(SCALE).to(device)).double()
     reference = copy.deepcopy(model)
@@ -155,10 +194,11 @@ def _train_steps(net: nn.Module, model: Model, inputs: torch.Tensor, steps: int)
     optimizer = build_optimizer(model, 1e-3, 1e-6, lars=True)
     autocast = torch.autocast(inputs.device.type, torch.bfloat16, enabled=inputs.is_cuda)
     unlabelled = torch.full((len(inputs) // 2,), -1, device=inputs.device)
+    objective = contrastive()
     losses = []
     for _ in range(steps):
         with autocast:
-            loss = batch_loss(net, CONTRASTIVE, inputs[:8], unlabelled, lambda *_: inputs, 0.5)
+            loss = objective.loss(net, inputs[:8], unlabelled, lambda *_: inputs)
         optimizer.zero_grad(set_to_none=True)
         loss["loss"].backward()
         optimizer.step()
@@ -169,7 +209,7 @@ def _train_steps(net: nn.Module, model: Model, inputs: torch.Tensor, steps: int)
 def _compiled_against_eager(
     device: torch.device, width: float, backend: str, wrapped: bool
 ) -> tuple[list[float], list[float]]:
-    model, features = _model(CONTRASTIVE, width, device)
+    model, features = _model(contrastive(), width, device)
     inputs = features(torch.from_numpy(waveforms(16)).float().div_(SCALE).to(device))
     twin = copy.deepcopy(model)
     eager = _train_steps(twin, twin, inputs, 3)

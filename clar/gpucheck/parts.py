@@ -127,8 +127,9 @@ def checks(record: Record, device: torch.device, sizes: dict) -> None:
 
 def _bench(record: Record, device: torch.device, sizes: dict, compiled: bool) -> None:
     from clar.bench import training_step
+    from clar.encoders import ENCODERS
+    from clar.objectives import OBJECTIVES
     from clar.plan import PEAK_TFLOPS, device_kind
-    from clar.vocabulary import INPUTS, OBJECTIVES
 
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
@@ -147,7 +148,7 @@ def _bench(record: Record, device: torch.device, sizes: dict, compiled: bool) ->
         steps=[],
     )
     samples = round(sizes["clip_seconds"] * 16000)
-    rows = [(i, o) for i in INPUTS for o in OBJECTIVES]
+    rows = [(i, o) for i in ENCODERS.names() for o in OBJECTIVES.names()]
     if compiled and sizes.get("compiled_rows"):
         rows = [tuple(r.split("/")) for r in sizes["compiled_rows"]]
     for input, objective in rows:

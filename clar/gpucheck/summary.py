@@ -8,7 +8,8 @@ compiled, under ``bench`` in :mod:`clar.bench`'s own format, which is what
 from __future__ import annotations
 
 from clar.bench import step_table
-from clar.vocabulary import INPUTS, OBJECTIVES
+from clar.encoders import ENCODERS
+from clar.objectives import OBJECTIVES
 
 FORMAT = "clar-gpucheck 1"
 
@@ -163,7 +164,8 @@ def summary(check: dict) -> str:
             if bench
             else set()
         )
-        missing = [f"{i} {o}" for i in INPUTS for o in OBJECTIVES if (i, o) not in done]
+        every = [(i, o) for i in ENCODERS.names() for o in OBJECTIVES.names()]
+        missing = [f"{i} {o}" for i, o in every if (i, o) not in done]
         out += ["", f"Compiled steps not measured ({compiled['status']}): {', '.join(missing)}."]
     if check["train"]:
         out += ["", "## One grid cell against the planner", "", *_train_lines(check["train"])]
