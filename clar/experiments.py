@@ -44,7 +44,7 @@ def train_and_evaluate(
         out,
         runs.checkpoint_folder(run, experiment),
         features_dir,
-        monitor=experiment == runs.GRID and objective.monitored,
+        monitor=grid.monitored(experiment, run.objective),
         desc=name,
         options=grid.objective_options(params, run.objective),
     )

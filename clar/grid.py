@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
-from clar import runs
+from clar import layout, runs
 from clar.config import Params
 from clar.encoders import ENCODERS
 from clar.errors import ClarError, invalid, unknown_key
@@ -144,6 +144,20 @@ def study_cells(params: Params) -> list[Cell]:
     return [
         Cell(runs.AUGMENTATION, dataset, study.input, study.objective) for dataset in study.datasets
     ]
+
+
+def monitored(experiment: str, objective: str) -> bool:
+    """A run logs the held-out probe (the E4 curve): a grid run of a ``monitored`` objective."""
+    return experiment == runs.GRID and OBJECTIVES.get(objective).monitored
+
+
+def stage_name(cell: Cell) -> str:
+    """The dvc.yaml stage that trains ``cell``: ``train@`` (objectives trained per fraction),
+    ``pretrain@`` (label-free ones) or ``augmentation-study@``."""
+    if cell.experiment == runs.AUGMENTATION:
+        return f"{layout.AUGMENTATION_STUDY}@{cell.dataset}"
+    group = layout.PRETRAIN if OBJECTIVES.get(cell.objective).label_free() else layout.TRAIN
+    return f"{group}@{cell.dataset}-{cell.input}-{cell.objective}"
 
 
 def cell_scored(params: Params, cell: Cell) -> list[Scored]:

@@ -78,7 +78,8 @@ def hybrid_loss(
     ``z1``, ``z2``: ``[N, D]`` projections of the two views; ``logits1``, ``logits2``: ``[M, C]``;
     ``labels``: ``[M]``, -1 for unlabelled items. ``M`` is ``N`` but for data-parallel training
     with per-rank negatives, where the projections are one rank's and the logits the global
-    batch's (:func:`clar.train.batch_loss`). Use ``.total`` for backward, the parts to log.
+    batch's (:meth:`clar.objectives.hybrid.Hybrid.loss`). Use ``.total`` for backward, the
+    parts to log.
     """
     contrastive = nt_xent(z1, z2, temperature)
     supervised = masked_cross_entropy(logits1, labels) + masked_cross_entropy(logits2, labels)

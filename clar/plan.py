@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clar import grid, layout, runs
+from clar import grid
 from clar.config import Params
 from clar.costs import BACKWARD_FACTOR, RunPlan, encoder_flops, run_views, split_sizes
 from clar.errors import ClarError, invalid
@@ -64,20 +64,10 @@ def run_plan(params: Params, stage: str, cell: grid.Cell, fraction: float | None
     )
     splits = split_sizes(spec, params.prepare.valid_fraction)
     objective = OBJECTIVES.get(cell.objective)
-    # As clar.experiments trains them: grid runs of a monitored objective log the probe.
-    monitor = cell.experiment == runs.GRID and objective.monitored
+    monitor = grid.monitored(cell.experiment, cell.objective)
     full = FULL_FRACTION if fraction is None else fraction
     views = run_views(splits, train, objective, full, monitor)
     return RunPlan(stage, cell.input, cell.objective, *views, flops)
-
-
-def stage_name(cell: grid.Cell) -> str:
-    """The dvc.yaml stage that trains ``cell``."""
-    if cell.experiment == runs.AUGMENTATION:
-        return f"{layout.AUGMENTATION_STUDY}@{cell.dataset}-{cell.objective}"
-    label_free = OBJECTIVES.get(cell.objective).label_free()
-    group = layout.PRETRAIN if label_free else layout.TRAIN
-    return f"{group}@{cell.dataset}-{cell.input}-{cell.objective}"
 
 
 def plan_runs(params: Params) -> list[RunPlan]:
@@ -86,7 +76,7 @@ def plan_runs(params: Params) -> list[RunPlan]:
     # Stable: each group keeps the grid's order of data sets, encoders and objectives.
     cells = sorted(grid.grid_cells(params), key=lambda c: OBJECTIVES.get(c.objective).label_free())
     return [
-        run_plan(params, stage_name(cell), cell, scored.run.fraction)
+        run_plan(params, grid.stage_name(cell), cell, scored.run.fraction)
         for cell in (*cells, *grid.study_cells(params))
         for scored in grid.cell_scored(params, cell)
     ]

@@ -1,5 +1,6 @@
 """The paper's names, declared once: every module, the params, the run folders and the report
-spell inputs, objectives, heads, augmentations and splits from here.
+spell augmentations, label fractions and splits from here. Objectives, encoders and evaluation
+heads are named by the registries (clar.objectives, clar.encoders, clar.heads).
 
 Each tuple is in the order the paper presents its members; the report shows them in that order.
 """
@@ -8,34 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-# The encoder's input (PAPER.md, "Encoders and heads"): a 1-D CNN on the waveform, or a 2-D
-# CNN on the 3-channel time-frequency features.
-RAW = "raw"
-SPECTROGRAM = "spectrogram"
-INPUTS = (RAW, SPECTROGRAM)
-
-# The training objectives: the supervised baseline, the self-supervised (contrastive) model,
-# and CLAR's hybrid of the two.
-SUPERVISED = "supervised"
-CONTRASTIVE = "contrastive"
-HYBRID = "hybrid"
-OBJECTIVES = (SUPERVISED, CONTRASTIVE, HYBRID)
-# Objectives that use labels train once per label fraction; label-free ones train once and
-# are evaluated at every fraction.
-FRACTION_TRAINED = (SUPERVISED, HYBRID)
-LABEL_FREE = (CONTRASTIVE,)
-# Objectives whose model has a classification layer of its own, scored besides the probe.
-OWN_CLASSIFIER = (SUPERVISED, HYBRID)
-# E4 compares how fast these two converge (PAPER.md): only their grid runs log a held-out curve.
-CONVERGENCE_COMPARED = (CONTRASTIVE, HYBRID)
-
 # Every label fraction is a percentage of the training labels; 100 is all of them.
 FULL_FRACTION = 100.0
-
-# The evaluation head on the frozen encoder: the official code's MLP, or a linear probe.
-MLP = "mlp"
-LINEAR = "linear"
-HEADS = (MLP, LINEAR)
 
 # The six waveform augmentations, in the order the official code applies them.
 AUGMENTATIONS = ("fade", "time_mask", "time_stretch", "pitch_shift", "time_shift", "noise")
