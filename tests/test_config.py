@@ -131,7 +131,6 @@ def edited(raw, path: str, value):
         ("train.epochs", 2.5, ["train.epochs", "2.5", "an integer"]),
         ("train.lars", 1, ["train.lars", "true or false"]),
         ("train.device", "tpu", ["train.device", "'tpu'", "cuda"]),
-        ("loss.fraction_trained", ["contrastive"], ["loss.fraction_trained[0]", "supervised"]),
         ("features.channels", ["log_mel", "cqt"], ["features.channels[1]", "'cqt'", "phase"]),
         ("augmentation_study.combos", ["fade+echo"], ["augmentation_study.combos[0]", "'echo'"]),
         ("augmentation_study.datasets", ["esc50"], ["augmentation_study.datasets[0]", "'esc50'"]),
