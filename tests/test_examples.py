@@ -22,6 +22,7 @@ from clar.encoders import ENCODERS
 from clar.losses import nt_xent
 from clar.objectives import OBJECTIVES, Labels
 from clar.plugins import load
+from clar.probe import fit_head, scores
 from clar.runs import Run
 from clar.train import train
 
@@ -32,6 +33,7 @@ EXAMPLES = ROOT / "docs" / "examples"
 SUPCON = f"{EXAMPLES / 'supcon.py'}:SupCon"
 SIMSIAM = f"{EXAMPLES / 'simsiam.py'}:SimSiam"
 SMALL_CNN = f"{EXAMPLES / 'small_cnn.py'}:SmallCNN"
+HEAD = f"{EXAMPLES / 'standardised_linear.py'}:StandardisedLinear"
 VIEWS = ("fade", "time_mask")
 # The training tests' tiny network and tones, for a few epochs of batches of 12.
 TRAIN = test_train.TRAIN.model_copy(update={"epochs": 5, "batch_size": 12, "eval_every": 5})
@@ -251,3 +253,23 @@ def test_a_small_cnn_run_exports_for_hear(plugged, store, tmp_path):
     with torch.no_grad():
         pooled = model.model.embed(audio)
     torch.testing.assert_close(scene, pooled, rtol=1e-5, atol=1e-6)
+
+
+def test_the_example_evaluation_head_is_fitted_as_the_papers(registries):
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["plugins"]["heads"] = [HEAD]
+    raw["evaluate"]["head"] = "standardised_linear"
+    p = parse_params(raw)
+    grid.load_methods(p)
+    params = p.evaluate.model_copy(update={"epochs": 40, "batch_size": 64})
+    generator = torch.Generator().manual_seed(0)
+    n, d, k = 300, 32, 5
+    labels = {s: torch.randint(0, k, (n,), generator=generator) for s in ("train", "valid", "test")}
+    # Separable classes, far from the origin: the probe must learn, not start right.
+    centres = 4.0 * torch.randn(k, d, generator=generator) + 50.0
+    h = {s: centres[y] + torch.randn(n, d, generator=generator) for s, y in labels.items()}
+    head, _ = fit_head(h["train"], labels["train"], h["valid"], labels["valid"], k, params, seed=0)
+    assert type(head).__name__ == "StandardisedLinear"
+    with torch.no_grad():
+        accuracy = scores(head(h["test"]).argmax(1), labels["test"], k)["accuracy"]
+    assert accuracy > 0.95
