@@ -1,7 +1,8 @@
 """A small convolutional encoder on the paper's spectrogram features, as a plug-in encoder: three
 blocks of a 3x3 convolution, batch norm, ReLU and a 2x2 max-pool, then the mean over frequency
 and time. At width 1 it has 1 % of the 2-D ResNet-18's weights (93 k) and a quarter of its
-FLOPs on a 1 s clip (0.16 against 0.59 GFLOP): a baseline for how much depth buys.
+FLOPs on a 1 s clip with params.yaml's features (0.16 against 0.59 GFLOP): a baseline for how
+much depth buys.
 
 Name it in params.yaml::
 
