@@ -79,7 +79,10 @@ def load_methods(params: Params) -> None:
     OBJECTIVES.get(study.objective, f"{source}: augmentation_study.objective")
     HEADS.get(params.evaluate.head, f"{source}: evaluate.head")
     for name in params.train.per_objective:
-        OBJECTIVES.get(name, f"{source}: train.per_objective.{name}")
+        # A key naming no objective would apply to no run: refused, with the names allowed.
+        if name not in OBJECTIVES.names():
+            key = f"train.per_objective.{name}"
+            raise unknown_key(source, key, OBJECTIVES.names(), "an objective")
     for name in loss.options:
         objective_options(params, name)
 

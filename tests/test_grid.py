@@ -72,7 +72,11 @@ def test_every_run_of_the_default_parameters(raw):
         ({"grid__fractions__spectrogam": [10]}, ["grid.fractions.spectrogam", "'spectrogram'?"]),
         ({"evaluate__head": "svm"}, ["evaluate.head = 'svm'", "mlp, linear"]),
         ({"augmentation_study__objective": "byol"}, ["augmentation_study.objective = 'byol'"]),
-        ({"train__per_objective": {"hybird": {"epochs": 2}}}, ["train.per_objective.hybird"]),
+        # A key naming no objective would apply to no run: refused, with the names allowed.
+        (
+            {"train__per_objective": {"supervized": {"lr": 0.1}}},
+            ["train.per_objective.supervized is not an objective", "'supervised'?", "hybrid"],
+        ),
         ({"loss__options": {"hybrid": {"tau": 1}}}, ["loss.options.hybrid.tau", "not permitted"]),
         ({"plugins__objectives": ["plugins/none.py:X"]}, ["plugins.objectives[0]", "no such"]),
         ({"plugins__objectives": ["supcon"]}, ["plugins.objectives[0]", "file.py:ClassName"]),

@@ -31,11 +31,6 @@ def with_train(raw, **train):
 @pytest.mark.parametrize(
     "train, pieces",
     [
-        # A key naming no objective would apply to no run: refused, with the names allowed.
-        (
-            {"per_objective": {"supervized": {"lr": 0.1}}},
-            ["train.per_objective.supervized is not a parameter", "'supervised'?", "hybrid"],
-        ),
         (
             {"per_objective": {"hybrid": {"learning_rate": 0.1}}},
             ["train.per_objective.hybrid.learning_rate is not a parameter", "lr"],
