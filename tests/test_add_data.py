@@ -124,3 +124,14 @@ def test_an_empty_folder_a_taken_name_and_a_bad_name_are_refused(audio, conf, tm
     add_data("mine", audio, test_regex="_00", conf_dir=conf)
     with pytest.raises(ClarError, match=r"mine\.yaml exists; choose another name or pass --force"):
         add_data("mine", audio, test_regex="_00", conf_dir=conf)
+
+
+def test_the_template_composes_and_prepares_once_root_is_set(audio, conf, tmp_path):
+    params = parse_params(compose(conf, ["data=folder"]), conf)
+    assert params.data.names == ("mine",) and params.augmentation_study.datasets == ("mine",)
+    with pytest.raises(ClarError, match="audio folder path/to/your/audio does not exist"):
+        prepare(params.dataset("mine"), params.prepare, tmp_path / "r", tmp_path / "o", False)
+    params = parse_params(compose(conf, ["data=folder", f"datasets.mine.root={audio}"]), conf)
+    info = prepare(params.dataset("mine"), params.prepare, tmp_path / "r", tmp_path / "o", False)
+    # The template's test_regex picks the files numbered *0 and *1: 4 of 20 per class.
+    assert info["clips"]["test"] == 8 and info["classes"] == ["high", "low"]
