@@ -26,6 +26,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TEST_SHARE = 0.2
 # A file's last digits before its extension ("dog_07.wav"), the usual numbering of recordings.
 _DIGITS = re.compile(r"(\d+)\.\w+$")
+_SPLIT_FOLDERS = {"train", "training", "test", "testing", "valid", "validation", "val", "dev"}
 
 
 class _Dumper(yaml.SafeDumper):
@@ -121,6 +122,17 @@ def _splits(items: list[Item], name: str, valid_fraction: float, split_seed: int
     return splits.tolist()
 
 
+def _refuse_split_folders(name: str, items: list[Item]) -> None:
+    looks_split = sorted({item.label for item in items} & _SPLIT_FOLDERS)
+    if looks_split:
+        # root/train/<class>/*.wav: the loader takes the first sub-folder for the class.
+        raise ClarError(
+            f"add-data {name}: the folder's sub-folders {', '.join(looks_split)} look like "
+            "splits, but the first sub-folder is read as the class; arrange it as "
+            "PATH/<class>/*.wav with --test-regex, or list path,label,split in a manifest"
+        )
+
+
 def _refuse_missing_classes(name: str, items: list[Item], splits: list[str]) -> None:
     classes = sorted({item.label for item in items})
     if len(classes) < 2:
@@ -160,6 +172,7 @@ def add_data(
     root = Path(path).expanduser().resolve()
     options = {k: v for k, v in (("label_regex", label_regex), ("test_regex", test_regex)) if v}
     items = _listing(name, root, options)
+    _refuse_split_folders(name, items)
     _refuse_missing_test(name, root, items)
     config = yaml.safe_load((conf_dir / "config.yaml").read_text()) or {}
     prepare = config.get("prepare") or {}

@@ -115,6 +115,21 @@ def test_files_outside_class_folders_and_a_single_class_are_refused(audio, conf,
     assert message.startswith("add-data flat: found one class ('low')"), message
 
 
+def test_split_folders_are_not_taken_for_classes(audio, conf, tmp_path):
+    split = tmp_path / "split"
+    for part, numbers in (("train", range(4, 20)), ("test", range(4))):
+        for label in ("low", "high"):
+            for k in numbers:
+                path = audio / label / f"{label}_{k:02d}.wav"
+                (split / part / label).mkdir(parents=True, exist_ok=True)
+                shutil.copy(path, split / part / label / path.name)
+    assert refusal("split", split, conf) == refusal("split", split, conf, test_regex="^test/")
+    message = refusal("split", split, conf)
+    assert message.startswith("add-data split: the folder's sub-folders test, train look like"), (
+        message
+    )
+
+
 def test_an_empty_folder_a_taken_name_and_a_bad_name_are_refused(audio, conf, tmp_path):
     (tmp_path / "empty").mkdir()
     message = refusal("none", tmp_path / "empty", conf, test_regex="0")
