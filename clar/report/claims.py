@@ -120,9 +120,8 @@ def _augmentation_claims(data: Data, study: AugmentationStudy) -> list[Claim]:
         "pair; supported only if it beats every one."
     )
     if not study.matrices:
-        why = (
-            "no augmentation-study runs (experiment = `augmentation`) in this run's results; "
-            "the profile may not include E1"
+        why = data.e1_absent or (
+            "no augmentation-study runs (experiment = `augmentation`) in this run's results"
         )
         return [
             Claim(1, matter, UNJUDGED, matter_criterion, why=why),

@@ -117,8 +117,10 @@ def _what_ran(data: Data, run_info: dict) -> str:
             "without them.\n\n" + "".join(f"- `{path}`\n" for path in missing)
         )
     text += (
-        f"\nWall time per stage group: [{files.TIMINGS}]({files.TIMINGS}) (`dvc metrics show`), "
-        "apart from this page so that the same runs always give the same report.\n"
+        f"\nWall time per stage group of the stages this `dvc repro` ran (not those it skipped "
+        f"or restored from its cache): [{files.TIMINGS}]({files.TIMINGS}) (`dvc metrics show`; "
+        "its `counted` says what it covers), apart from this page so that the same runs always "
+        "give the same report.\n"
     )
     return text
 
