@@ -99,7 +99,7 @@ def build(
     outcomes = outcomes[selected(outcomes, params)].reset_index(drop=True)
     data = list(params.data.names)
     info = provenance.run_info(data, prepared_dir, params.profile, rev, list(params.grid.seeds))
-    # The switches where the pipeline may depart from the paper's protocol (README).
+    # The switches where the pipeline may depart from the paper's protocol (docs/method.md).
     info["protocol"] = {
         "identical_views": params.augment.identical_views,
         "head_selection": params.evaluate.selection,
