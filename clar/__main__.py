@@ -3,10 +3,13 @@
 ``python -m clar export RUN_DIR OUT_FILE``: one file with a run's encoder, for :mod:`clar.hear`.
 ``python -m clar plan [group=option ... key=value ...] [--mfu-from gpucheck.json]``: what that
 composition costs, per stage (:mod:`clar.plan`), without writing params.yaml.
+``python -m clar add-data NAME PATH``: a folder of your audio as ``conf/data/NAME.yaml``.
+``python -m clar compare [EXPERIMENT ...]``: headline accuracies and claims per experiment.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -89,7 +92,14 @@ def write_params(overrides: list[str]) -> None:
 
 
 def main(argv: list[str]) -> None:
-    parser = Parser(prog="python -m clar")
+    parser = Parser(
+        prog="python -m clar",
+        description="The CLAR pipeline's helpers; `dvc repro` runs the pipeline itself.",
+        epilog="also:\n  python -m clar.bench  time a training step on this machine\n"
+        "  make gpu-check        check a GPU machine before a long run\n"
+        "the guide: README.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("data", help="list the data sets and their status")
     p = sub.add_parser("params", help="compose conf/ into params.yaml")
@@ -108,8 +118,40 @@ def main(argv: list[str]) -> None:
         help="the measured MFU: a bench JSON or make gpu-check's gpucheck.json "
         "(default: the last make bench, .cache/clar/bench.json)",
     )
+    a = sub.add_parser("add-data", help="a folder of your audio as conf/data/NAME.yaml")
+    a.add_argument("name", help="the data set's name, e.g. birds (then: dvc exp run -S data=NAME)")
+    a.add_argument("path", type=Path, help="the folder: one sub-folder of audio files per class")
+    a.add_argument("--label-regex", help="labels from file names: a regex with (?P<label>...)")
+    a.add_argument(
+        "--test-regex", help="paths (relative to the folder) it is found in are the test split"
+    )
+    a.add_argument(
+        "--clip-seconds", type=float, help="clip length (default: the median file's length)"
+    )
+    a.add_argument("--force", action="store_true", help="overwrite conf/data/NAME.yaml")
+    m = sub.add_parser("compare", help="headline accuracies and claims, one column per experiment")
+    m.add_argument(
+        "experiments",
+        nargs="*",
+        help="experiment names or git revisions (default: the workspace and every experiment)",
+    )
     args = parser.parse_args(argv)
-    if args.command == "data":
+    if args.command == "add-data":
+        from clar.adddata import add_data  # loads torch (through the loaders)
+
+        add_data(
+            args.name,
+            args.path,
+            args.label_regex,
+            args.test_regex,
+            args.clip_seconds,
+            force=args.force,
+        )
+    elif args.command == "compare":
+        from clar.compare import compare
+
+        print(compare(args.experiments))
+    elif args.command == "data":
         list_datasets()
     elif args.command == "export":
         # Imported here: it loads torch, which `data` and `params` do not need.

@@ -5,7 +5,7 @@ Training leaves each batch-norm layer with running statistics that are an expone
 weights were still moving. After a short training run (the quick profile's 50 steps) those
 averages describe earlier networks, and a model in eval mode normalises with the wrong mean and
 variance: measured on the speech stand-in, a supervised raw model's own classifier scored 28 %
-in eval mode and 82 % once the statistics were recomputed (README, "The own classifier").
+in eval mode and 82 % once the statistics were recomputed (docs/method.md, "The own classifier").
 
 :func:`recompute` sets every layer's ``running_mean`` / ``running_var`` to the exact mean and
 unbiased variance of its input over the given batches, as fvcore's ``update_bn_stats`` does but

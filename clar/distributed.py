@@ -11,7 +11,7 @@ of which are the identity in a single process, so a one-process run computes wha
 - :func:`mean`: the mean over ranks of logged values;
 - :func:`rank_seed`: a seed per rank, so each rank draws its own augmentations.
 
-Multi-node jobs are started by the user's torchrun on each node (README, "Many GPUs").
+Multi-node jobs are started by the user's torchrun on each node (docs/gpus.md).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def relaunch(devices: int, nodes: int, script: list[str]) -> bool:
     if nodes > 1:
         raise ClarError(
             f"train.nodes = {nodes}: start this stage with torchrun on each node "
-            "(README, 'Many GPUs')"
+            "(docs/gpus.md, 'Many GPUs')"
         )
     # Each process an equal share of the node's cores (torchrun alone would give each one).
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // devices)))

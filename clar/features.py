@@ -1,6 +1,6 @@
 """The time-frequency input of the 2-D encoder: three features stacked as channels, [C, F, T].
 
-PAPER.md gives two versions. The default follows the official code: an STFT with a 2048-sample
+The paper gives two versions. The default follows the official code: an STFT with a 2048-sample
 (128 ms) Hann window and a 128-sample (8 ms) hop, and three channels on 128 bins from 40 to
 8000 Hz:
 

@@ -1,4 +1,4 @@
-"""Heads (PAPER.md, "Encoders and heads"), on the encoder output ``[B, in_dim]``.
+"""Heads (docs/method.md), on the encoder output ``[B, in_dim]``.
 
 The objectives' heads, trained with the encoder (each objective's module picks its own):
 
@@ -74,7 +74,7 @@ class HybridHead(nn.Module):
     """CLAR head: ``[B, in_dim] -> (z [B, out_dim] unit rows, logits [B, n_classes])``.
 
     ``z`` is the :class:`ProjectionHead` output (fed to NT-Xent); the logits are one more linear
-    layer applied to that normalised ``z`` (PAPER.md: "one more layer maps the 128-d vector to
+    layer applied to that normalised ``z`` (the paper: "one more layer maps the 128-d vector to
     the classes"). The official code differs: a 2-layer projection and BN-ReLU-Linear on the
     *unnormalised* 128-d vector; this class follows the paper's description.
     """
@@ -113,7 +113,7 @@ class MLPHead(EvaluationHead):
     """The official code's evaluator (pl_bolts' ``SSLEvaluator``): Dropout(p), Linear(in_dim,
     hidden, no bias), BN, ReLU, Dropout(p), Linear(hidden, n_classes).
 
-    ``dropout`` defaults to 0.2: PAPER.md gives no value; the official code builds its
+    ``dropout`` defaults to 0.2: the paper gives no value; the official code builds its
     evaluator with ``SSLOnlineEvaluator(drop_p=0.2)``.
     """
 

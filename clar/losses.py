@@ -1,4 +1,4 @@
-"""Losses of CLAR (PAPER.md, "Loss and optimisation").
+"""Losses of CLAR (docs/method.md).
 
 All losses compute in float32 whatever the input dtype, so they are safe under bf16 autocast,
 and return a scalar tensor.

@@ -1,4 +1,4 @@
-"""A run's network (PAPER.md, "Encoders and heads"): front end -> encoder -> objective's head.
+"""A run's network (docs/method.md): front end -> encoder -> objective's head.
 
 The front end is the encoder's: the paper's time-frequency features (:mod:`clar.features`) for
 an encoder on the spectrogram, nothing for one on the waveform. The encoder comes from

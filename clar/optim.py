@@ -1,4 +1,4 @@
-"""Optimiser and schedule of CLAR (PAPER.md, "Loss and optimisation").
+"""Optimiser and schedule of CLAR (docs/method.md).
 
 The official code uses ``LARSWrapper(Adam(groups, lr))`` from pytorch-lightning-bolts 0.2.2
 (eta 0.02, clip on), weight decay 1e-6 on weights only, and a linear warm-up + cosine decay
@@ -34,7 +34,7 @@ def param_groups(
     """Split the trainable parameters of ``model`` into a decayed and a non-decayed group.
 
     Weights get ``weight_decay``; biases and normalisation parameters (BN, LayerNorm, ...) get
-    0 (PAPER.md: "weight decay 1e-6, not on biases and BN"). The non-decayed group carries
+    0 (the paper: "weight decay 1e-6, not on biases and BN"). The non-decayed group carries
     ``lars_exclude=lars_exclude_no_decay``, read by :class:`LARS`. Frozen parameters
     (``requires_grad=False``) are left out; an empty group is dropped.
     """

@@ -1,4 +1,4 @@
-"""The evaluation head: probes on a frozen encoder (PAPER.md, "Label fractions and evaluation").
+"""The evaluation head: probes on a frozen encoder (docs/method.md).
 
 - :func:`evaluate`: the paper's evaluation. The head (the official code's MLP, or a linear probe)
   is trained on the frozen encoder's output for the run's labelled fraction, its epoch chosen on

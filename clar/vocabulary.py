@@ -14,7 +14,7 @@ FULL_FRACTION = 100.0
 
 # The six waveform augmentations, in the order the official code applies them.
 AUGMENTATIONS = ("fade", "time_mask", "time_stretch", "pitch_shift", "time_shift", "noise")
-# The authors' README names fade in/out + time masking the best pair (PAPER.md, claim 1).
+# The authors' README names fade in/out + time masking the best pair (docs/method.md, claim 1).
 BEST_PAIR = ("fade", "time_mask")
 # A combination of augmentations (an E1 cell, a run's views) is written as their names joined.
 COMBO_SEPARATOR = "+"

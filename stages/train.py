@@ -8,16 +8,38 @@ With train.devices > 1 the stage starts itself again as that many processes thro
 from clar import distributed, grid, layout, runs
 from clar.cli import Parser, record_stage, run
 from clar.config import load_params
+from clar.encoders import ENCODERS
+from clar.errors import ClarError
 from clar.experiments import grid_cell
 from clar.objectives import OBJECTIVES
 from clar.train import pick_device
 
 
+def allowed() -> tuple[str, str, str]:
+    """The values --data, --input and --objective take, for --help: params.yaml's data sets
+    and the registered encoders and objectives (its plug-ins included, where it loads)."""
+    try:
+        params = load_params()
+        grid.load_methods(params)
+    except ClarError as err:
+        # Help must print even where params.yaml is broken; it says so instead.
+        data = f"the data.names of params.yaml (it does not load: {err})"
+    else:
+        data = ", ".join(params.data.names) + " (data.names in params.yaml)"
+    return data, ", ".join(ENCODERS.names()), ", ".join(OBJECTIVES.names())
+
+
 def main(argv: list[str]) -> None:
-    parser = Parser(prog="stages/train.py")
-    parser.add_argument("--data", required=True)
-    parser.add_argument("--input", required=True)
-    parser.add_argument("--objective", required=True)
+    data, inputs, objectives = allowed() if {"-h", "--help"} & set(argv) else ("", "", "")
+    parser = Parser(
+        prog="stages/train.py",
+        description="Train and score one cell of the grid (dvc repro runs it once per cell; "
+        "dvc.yaml lists them), e.g. stages/train.py --data speech --input raw "
+        "--objective supervised",
+    )
+    parser.add_argument("--data", required=True, help=f"a data set: {data}")
+    parser.add_argument("--input", required=True, help=f"an encoder: {inputs}")
+    parser.add_argument("--objective", required=True, help=f"an objective: {objectives}")
     args = parser.parse_args(argv)
     params = load_params()
     grid.load_methods(params)

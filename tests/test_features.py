@@ -90,7 +90,8 @@ def test_features_match_numpy(window_ms):
 
 
 def test_official_shape_and_tone_lands_in_its_band():
-    """A 1 s clip gives 3 x 128 x 126 (PAPER.md); a 1 kHz tone peaks in the band nearest 1 kHz."""
+    """A 1 s clip gives 3 x 128 x 126 (docs/method.md); a 1 kHz tone peaks in the band nearest
+    1 kHz."""
     t = torch.arange(RATE) / RATE
     tone = 0.5 * torch.sin(2 * torch.pi * 1000 * t)
     feats = TimeFrequency()(tone[None])

@@ -153,7 +153,7 @@ def test_the_planner_reads_the_checks_mfu(tmp_path):
         none.measured_mfu == {}
         and "the last make gpu-check: NVIDIA H100, no eager GPU" in none.source
     )
-    # From the command line, as the README runs it; a missing file is one line.
+    # From the command line, as docs/gpus.md runs it; a missing file is one line.
     from clar.__main__ import main
 
     with pytest.raises(ClarError, match="--mfu-from") as error:

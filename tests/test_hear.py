@@ -36,7 +36,18 @@ pytestmark = pytest.mark.numeric
 RATE = 16000
 WIDTH = 0.125
 CLASSES = ["low", "mid", "high"]
-FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings"
+# FSDD's recordings where params.yaml expects them, else in a local data folder beside the clone.
+FSDD = next(
+    (
+        path
+        for path in (
+            Path(__file__).resolve().parents[1] / "data" / "fsdd" / "recordings",
+            Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd" / "recordings",
+        )
+        if path.is_dir()
+    ),
+    Path("data/fsdd/recordings"),
+)
 # The training tests' small network and features, changed where these tests need it: a
 # coarser hop, one short epoch of small batches.
 FEATURES = test_train.FEATURES.model_copy(update={"hop_ms": 16.0})

@@ -420,11 +420,23 @@ def test_nsynth_unknown_family_in_examples(tmp_path):
 # --- folder -----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(
-    not (SHARED / "fsdd" / "recordings").is_dir(), reason=f"{SHARED}/fsdd not present"
+# FSDD's recordings where params.yaml expects them, else in the local data folder beside the clone.
+FSDD = next(
+    (
+        path
+        for path in (
+            Path(__file__).resolve().parents[1] / "data" / "fsdd" / "recordings",
+            SHARED / "fsdd" / "recordings",
+        )
+        if path.is_dir()
+    ),
+    Path("data/fsdd/recordings"),
 )
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason=f"{FSDD} not present")
 def test_folder_fsdd():
-    root = folder.obtain(Path("unused"), root=SHARED / "fsdd" / "recordings")
+    root = folder.obtain(Path("unused"), root=FSDD)
     items = folder.list_items(root, label_regex=r"^(?P<label>\d)_", test_regex=r"_[0-4]\.wav$")
     assert {item.label for item in items} == {str(d) for d in range(10)}
     assert split_counts(items) == {"train": 2700, "test": 300}

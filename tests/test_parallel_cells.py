@@ -1,6 +1,6 @@
-"""Grid cells in parallel through DVC's own locking (README, "Cells in parallel"): two cells of
-the tiny profile run at once, each started by `dvc repro --single-item` from an xargs slot, and
-the `dvc repro` after them trains neither again."""
+"""Grid cells in parallel through DVC's own locking (docs/gpus.md, "Cells in parallel"): two
+cells of the tiny profile run at once, each started by `dvc repro --single-item` from an xargs
+slot, and the `dvc repro` after them trains neither again."""
 
 import contextlib
 import json
@@ -17,8 +17,8 @@ from clar import layout, runs
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
-# README's commands, word for word (checked below): the data every cell reads, then every cell,
-# $GPUS at a time, each on its slot's device and waiting for DVC's lock instead of failing.
+# docs/gpus.md's commands, word for word (checked below): the data every cell reads, then every
+# cell, $GPUS at a time, each on its slot's device and waiting for DVC's lock instead of failing.
 DATA = "dvc repro features"
 CELLS = """dvc stage list --name-only | grep -E '^(train|pretrain|augmentation-study)@' \\
   | xargs -P "$GPUS" --process-slot-var=SLOT -I{} \\
@@ -67,7 +67,7 @@ def span(root: Path, input: str) -> tuple[float, float]:
 
 
 def test_readme_gives_these_commands():
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "gpus.md").read_text()
     assert DATA in readme and CELLS in readme
 
 

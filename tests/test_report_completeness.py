@@ -17,7 +17,7 @@ import yaml
 from clar import report, runs
 from clar.config import Params, parse_params
 from clar.errors import ClarError
-from clar.report import completeness, files
+from clar.report import completeness, files, provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ["yes", "no"]
@@ -127,4 +127,5 @@ def test_allow_incomplete_reports_and_marks_what_is_missing(complete, tmp_path):
     assert json.loads((out / files.TIMINGS).read_text()) == {
         "stage_seconds": {},
         "total_seconds": 0,
+        "counted": provenance.EVERY_RUN,
     }

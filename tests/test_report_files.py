@@ -171,7 +171,9 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
             augmentations=("fade",),
         ),
         loss=SimpleNamespace(fraction_trained=("supervised",), label_free=()),
-        augmentation_study=SimpleNamespace(datasets=(), combos=(), input="raw", seed=0),
+        augmentation_study=SimpleNamespace(
+            datasets=(), combos=(), input="raw", seed=0, objective="contrastive"
+        ),
         report=SimpleNamespace(allow_incomplete=False),
         augment=SimpleNamespace(identical_views="keep"),
         evaluate=SimpleNamespace(selection="fraction"),

@@ -73,7 +73,7 @@ class PrepareParams(Section):
 
 
 class FeatureParams(Section):
-    """The 3-channel time-frequency input of PAPER.md (see :mod:`clar.features`)."""
+    """The 3-channel time-frequency input of the paper (see :mod:`clar.features`)."""
 
     window_ms: Positive
     hop_ms: Positive
@@ -134,7 +134,7 @@ class TrainParams(Section):
     eval_every: int = Field(ge=1)
     device: Literal[DEVICES]
     per_dataset: Mapping[str, PerDataset] = Field(default_factory=dict)
-    # A study's own batch size, learning rate ... per objective (README "Settings per objective").
+    # A study's own batch size, learning rate ... per objective (docs/method.md).
     per_objective: Mapping[Name, PerObjective] = Field(default_factory=dict)
     devices: int = Field(1, ge=1)
     """Processes per node, one per device; above 1 trains data-parallel (clar.distributed)."""
@@ -146,7 +146,7 @@ class TrainParams(Section):
     from the host (clar.data.clips)."""
     compile: bool = False
     """Train through ``torch.compile``: each run's first steps compile its network (about a
-    minute), later steps are faster on a GPU (README "Benchmark" measures by how much)."""
+    minute), later steps are faster on a GPU (docs/planning.md: the bench measures by how much)."""
 
     @property
     def device_clips_bytes(self) -> float:

@@ -37,7 +37,7 @@ SOURCES: dict[str, dict[str, object]] = {
         **_COMMON,
     },
 }
-# The paper's: its SC09 is the WaveGAN release, cut from v0.01 (PAPER.md).
+# The paper's: its SC09 is the WaveGAN release, cut from v0.01 (docs/method.md).
 DEFAULT_VERSION = "v0.01"
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")

@@ -12,10 +12,11 @@ The digests make a store's identity its content: two stores with the same names 
 other audio differ in ``info.json`` (hence in DVC's hash), in :attr:`Store.content`, in the
 fingerprint of the runs trained on them and in the features written from them.
 
-Label fractions (PAPER.md): a clip of class c with ``label_rank`` r is labelled at fraction f (in
-percent) when ``r < ceil(f / 100 * class_size)``. The ranks are a permutation of each class drawn
-from (data set, split seed, class) only, so the subsets are stratified, nested (1 % inside 10 %
-inside ...), identical for every method, and every class keeps at least one labelled clip.
+Label fractions (docs/method.md): a clip of class c with ``label_rank`` r is labelled at
+fraction f (in percent) when ``r < ceil(f / 100 * class_size)``. The ranks are a permutation of
+each class drawn from (data set, split seed, class) only, so the subsets are stratified, nested
+(1 % inside 10 % inside ...), identical for every method, and every class keeps at least one
+labelled clip.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The paper's encoders (PAPER.md, "Encoders and heads"): ResNet-18 in 2-D and 1-D.
+"""The paper's encoders (docs/method.md): ResNet-18 in 2-D and 1-D.
 
 - :class:`ResNet2d` (registered as ``spectrogram``): torchvision's ResNet-18 layout on the
   3-channel time-frequency input ``[B, C, F, T]``.
@@ -58,9 +58,9 @@ class StridedPointwise(nn.Conv2d):
     2-D strided 1x1 weight gradient in the pinned torch (oneDNN 3.10, channels-last, fewer
     than 16 input channels, an odd batch >= 3) corrupts the heap and kills the process
     (``double free``, exit -6 / -11). The stride-1 kernel has no such fault and gives
-    bit-identical outputs and gradients where the strided one survives (README, "oneDNN on
-    AVX-512 CPUs"). The 1-D encoder's shortcut (stride 1 across the height) is not affected
-    and keeps the strided call, whose sums are ordered differently; so do GPUs.
+    bit-identical outputs and gradients where the strided one survives (docs/reproducibility.md,
+    "oneDNN on AVX-512 CPUs"). The 1-D encoder's shortcut (stride 1 across the height) is not
+    affected and keeps the strided call, whose sums are ordered differently; so do GPUs.
     """
 
     def forward(self, x: Tensor) -> Tensor:

@@ -1,4 +1,4 @@
-"""The self-supervised model (PAPER.md): SimCLR's NT-Xent between two augmented views of each
+"""The self-supervised model (docs/method.md): SimCLR's NT-Xent between two augmented views of each
 clip, no labels. Its frozen encoder is scored by the evaluation head at every label fraction."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""CLAR's hybrid objective (PAPER.md): NT-Xent between two views of every clip plus
+"""CLAR's hybrid objective (docs/method.md): NT-Xent between two views of every clip plus
 cross-entropy on both views of the labelled ones, trained once per label fraction."""
 
 from __future__ import annotations

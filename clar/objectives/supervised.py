@@ -1,4 +1,5 @@
-"""The supervised baseline (PAPER.md): cross-entropy on one augmented view of each labelled clip."""
+"""The supervised baseline (docs/method.md): cross-entropy on one augmented view of each
+labelled clip."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ def build(
     outcomes = outcomes[selected(outcomes, params)].reset_index(drop=True)
     data = list(params.data.names)
     info = provenance.run_info(data, prepared_dir, params.profile, rev, list(params.grid.seeds))
-    # The switches where the pipeline may depart from the paper's protocol (README).
+    # The switches where the pipeline may depart from the paper's protocol (docs/method.md).
     info["protocol"] = {
         "identical_views": params.augment.identical_views,
         "head_selection": params.evaluate.selection,
@@ -107,6 +107,9 @@ def build(
     # The encoders in grid.inputs' order: E2 sets the others against the first.
     info["inputs"] = list(params.grid.inputs)
     info["missing"] = absent
+    reason = provenance.e1_absent(params)
+    if reason:  # only then: a run with E1 keeps its run_info.json as it was
+        info["e1_absent"] = reason
     # What each run trained with, from its run.json: the front page's settings per objective.
     info["training"] = settings.collect(runs_dir, params)
     timings = provenance.timings(data, prepared_dir, features_dir, runs_dir)

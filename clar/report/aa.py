@@ -4,7 +4,7 @@
 
 ``FIRST`` and ``SECOND`` are two ``reports/`` folders (their ``per_clip.csv``, ``results.csv``
 and ``run_info.json``) of the same parameters but for ``grid.seeds``, e.g. the baseline with
-seeds 0-2 copied aside, then ``dvc exp run -S 'grid.seeds=[3,4,5]'`` (README, "Intervals").
+seeds 0-2 copied aside, then ``dvc exp run -S 'grid.seeds=[3,4,5]'`` (docs/statistics.md).
 
 1. *A/A*: every configuration both reports ran is compared with itself as if two methods, its
    per-clip outcomes paired in seed order (the first seed of one with the first of the other,

@@ -157,6 +157,8 @@ class Data:
     labelled: dict = field(default_factory=dict)  # (dataset, fraction) -> labels.Labelled
     # The grid's encoders in grid.inputs' order: E2 sets the others against the first.
     inputs: list[str] = field(default_factory=list)
+    # Why the parameters ran no E1, where they ran none (run_info's e1_absent, from build).
+    e1_absent: str = ""
 
     def fraction_label(self, dataset: str, fraction: float) -> str:
         """``10 % (real 12.5 %, 40 clips, 2/class)``."""
@@ -180,6 +182,7 @@ def gather(results: pd.DataFrame, run_info: dict, per_clip: pd.DataFrame | None 
         labelled=labels.gather(df),
         # run_info's inputs are the parameters' (build); without them, the registry's order.
         inputs=list(run_info.get("inputs") or inputs),
+        e1_absent=str(run_info.get("e1_absent", "")),
     )
     grid_metrics = df.loc[df["experiment"] == GRID, "metric"].unique()
     for metric in grid_metrics:

@@ -1,4 +1,4 @@
-"""The three claims of PAPER.md, split into parts that can be checked, each judged from paired
+"""The paper's three claims (docs/method.md), split into checkable parts, each judged from paired
 95 % intervals corrected for the part's number of comparisons (:mod:`clar.report.verdicts`):
 supported, contradicted, mixed, inconclusive, or cannot be judged."""
 
@@ -59,9 +59,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Claim:
-    """One checkable part of a PAPER.md claim: its verdict and the comparisons behind it."""
+    """One checkable part of a claim of the paper: its verdict and the comparisons behind it."""
 
-    number: int  # the claim's number in PAPER.md
+    number: int  # the claim's number in the paper
     statement: str
     verdict: str  # one of verdicts.VERDICTS
     criterion: str  # what is compared, in one or two sentences
@@ -120,9 +120,8 @@ def _augmentation_claims(data: Data, study: AugmentationStudy) -> list[Claim]:
         "pair; supported only if it beats every one."
     )
     if not study.matrices:
-        why = (
-            "no augmentation-study runs (experiment = `augmentation`) in this run's results; "
-            "the profile may not include E1"
+        why = data.e1_absent or (
+            "no augmentation-study runs (experiment = `augmentation`) in this run's results"
         )
         return [
             Claim(1, matter, UNJUDGED, matter_criterion, why=why),
@@ -237,7 +236,7 @@ def judge(
     compared: GridComparisons,
     races: dict[Key, e4.Race],
 ) -> list[Claim]:
-    """Every claim part, in PAPER.md's order, from the comparisons a render computed."""
+    """Every claim part, in the paper's order, from the comparisons a render computed."""
     return [
         *_augmentation_claims(data, study),
         *_input_claims(compared),
@@ -254,8 +253,8 @@ def corrected_states(found: Sequence[Claim], number: int) -> dict[str, str]:
 def check(
     results: pd.DataFrame, run_info: dict | None = None, per_clip: pd.DataFrame | None = None
 ) -> list[Claim]:
-    """The three claims of PAPER.md, split into checkable parts, judged on ``results`` and the
-    per-clip outcomes ``per_clip``."""
+    """The paper's three claims (docs/method.md), split into checkable parts, judged on
+    ``results`` and the per-clip outcomes ``per_clip``."""
     data = gather(results, run_info or {}, per_clip)
     curves = e4.convergence_curves(data.df)
     return judge(data, augmentation_study(data.df), grid_comparisons(data), e4.races(data, curves))

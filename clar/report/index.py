@@ -69,7 +69,7 @@ def _dataset_rows(data: Data, infos: dict) -> list[list[str]]:
 
 
 def protocol(run_info: dict) -> str:
-    """The protocol switches the runs used (README, "Differences from the paper"), as lines."""
+    """The protocol switches the runs used (docs/method.md, differences), as lines."""
     switches = run_info.get("protocol", {})
     text = ""
     if switches:
@@ -86,7 +86,8 @@ def protocol(run_info: dict) -> str:
         if "test_fold" in options:
             text += (
                 f"- {name}: fold `{options['test_fold']}` held out for test, one round of the "
-                "5-fold cross-validation (`test_fold`; README: every round as DVC experiments)\n"
+                "5-fold cross-validation (`test_fold`; docs/method.md: every round as DVC "
+                "experiments)\n"
             )
     return text
 
@@ -117,8 +118,10 @@ def _what_ran(data: Data, run_info: dict) -> str:
             "without them.\n\n" + "".join(f"- `{path}`\n" for path in missing)
         )
     text += (
-        f"\nWall time per stage group: [{files.TIMINGS}]({files.TIMINGS}) (`dvc metrics show`), "
-        "apart from this page so that the same runs always give the same report.\n"
+        f"\nWall time per stage group of the stages this `dvc repro` ran (not those it skipped "
+        f"or restored from its cache): [{files.TIMINGS}]({files.TIMINGS}) (`dvc metrics show`; "
+        "its `counted` says what it covers), apart from this page so that the same runs always "
+        "give the same report.\n"
     )
     return text
 
@@ -168,8 +171,9 @@ def _how_judged() -> str:
         "- each part of a claim rests on paired differences in percentage points: the two "
         "runs of a seed share the labelled subset and the test clips;\n"
         "- with several seeds, the 95 % interval is a Student t interval over the per-seed "
-        'differences (why: [README](../README.md), "Intervals"); with one seed, a bootstrap '
-        f"over test clips ({RESAMPLES} resamples, seed {BOOTSTRAP_SEED}): clip noise only;\n"
+        "differences (why: [Intervals](../docs/statistics.md#intervals)); with one seed, a "
+        f"bootstrap over test clips ({RESAMPLES} resamples, seed {BOOTSTRAP_SEED}): clip noise "
+        "only;\n"
         "- within a part, a comparison is decided only if its interval excludes zero and its "
         f"p-value, Holm-corrected for the part's number of comparisons, is below {ALPHA:.2f};\n"
         f"- a part is *{SUPPORTED}* if every comparison is decided for it, *{CONTRADICTED}* "

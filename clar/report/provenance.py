@@ -9,28 +9,64 @@ import os
 import platform
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from clar.data.catalog import DATASETS
-from clar.layout import INFO_FILE, STAGES, timing
+from clar.layout import INFO_FILE, REPORTS, SOURCES_DIR, STAGES, timing
+
+if TYPE_CHECKING:
+    from clar.config import Params
+
+LOCK = "dvc.lock"
 
 
 def git_revision() -> str:
-    """The checked-out commit (with ``+dirty`` when the tree has changes), or ``unknown``."""
+    """The checked-out commit, or ``unknown``: ``+dirty`` when tracked files differ from it,
+    ``(dvc.lock updated by this run)`` when only what ``dvc repro`` itself writes does."""
     try:
         rev = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
-        dirty = subprocess.run(
+        changed = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
             capture_output=True,
             text=True,
             check=True,
-        ).stdout.strip()
+        ).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return rev + ("+dirty" if dirty else "")
+    return rev + _changes([line[3:].strip() for line in changed if line.strip()])
+
+
+def _changes(paths: list[str]) -> str:
+    """What to add to the revision for these changed files. dvc.lock is rewritten after each
+    stage, and reports/ holds the report stage's outputs in git, which DVC deletes before it
+    runs the stage: neither changes what ran, so only other files make the tree dirty."""
+    if any(p != LOCK and not p.startswith(f"{REPORTS}/") for p in paths):
+        return "+dirty"
+    return " (dvc.lock updated by this run)" if LOCK in paths else ""
+
+
+def e1_absent(params: Params) -> str:
+    """Why the parameters run no E1 (empty when they run it), for the claims it leaves
+    unjudged: a loss option without E1's objective empties ``augmentation_study.datasets``
+    (conf/loss/), which otherwise only a user does."""
+    study, loss = params.augmentation_study, params.loss
+    if study.datasets:
+        return ""
+    trained = (*loss.fraction_trained, *loss.label_free)
+    if study.objective not in trained:
+        return (
+            f"E1 did not run: augmentation_study.datasets is empty because the objectives "
+            f"trained ({', '.join(trained) or 'none'}, from the loss option) leave out E1's "
+            f"objective {study.objective} (augmentation_study.objective); loss=all runs it"
+        )
+    return (
+        "E1 did not run: augmentation_study.datasets is empty in params.yaml; set it to one "
+        "or more of data.names"
+    )
 
 
 def hardware() -> str:
@@ -49,24 +85,56 @@ def hardware() -> str:
     return text
 
 
-def stage_seconds(outputs: list[Path]) -> dict[str, float]:
+def stage_seconds(outputs: list[Path], since: float | None = None) -> dict[str, float]:
     """Wall time per stage group, summed over the timing files of the stages that wrote
     ``outputs`` (:func:`clar.layout.timing`; a folder of outputs, such as ``runs``, counts every
-    stage under it), in pipeline order; groups that took no time are left out."""
+    stage under it), in pipeline order; groups that took no time are left out. With ``since``
+    (a time stamp), only the files written since count."""
     totals = dict.fromkeys(STAGES, 0.0)
     for output in outputs:
         file, folder = timing(output), timing(output).with_suffix("")
         for path in [file] if file.is_file() else sorted(folder.rglob("*.json")):
+            if since is not None and path.stat().st_mtime < since:
+                continue
             stage = json.loads(path.read_text())
             totals[stage["group"]] += stage["seconds"]
     return {group: round(seconds, 1) for group, seconds in totals.items() if seconds}
 
 
-def timings(data: list[str], prepared_dir: Path, features_dir: Path, runs_dir: Path) -> dict:
-    """``timings.json``: wall time per stage group and in all, from the stages' timing files."""
-    outputs = [prepared_dir / n for n in data] + [features_dir / n for n in data] + [runs_dir]
-    seconds = stage_seconds(outputs)
-    return {"stage_seconds": seconds, "total_seconds": round(sum(seconds.values()), 1)}
+THIS_RUN = (
+    "the stages this dvc repro ran, from the sources stage on (a stage DVC skipped as "
+    "unchanged or restored from its cache took no time; the report stage is not counted)"
+)
+EVERY_RUN = "the last run of every stage, whenever it ran (no sources stage dates this run)"
+
+
+def timings(
+    data: list[str],
+    prepared_dir: Path,
+    features_dir: Path,
+    runs_dir: Path,
+    sources_dir: Path = SOURCES_DIR,
+) -> dict:
+    """``timings.json``: wall time per stage group and in all, of the stages this ``dvc repro``
+    ran, and what that counts (``counted``).
+
+    Every stage leaves its timing file behind, and those of stages DVC skips or restores from
+    its cache stay from earlier runs; the sources stages run on every ``dvc repro``, before
+    any other, so only files written since the first of them started are this run's.
+    """
+    sources = [timing(sources_dir / f"{n}.json") for n in data]
+    since = None
+    if sources and all(p.is_file() for p in sources):
+        # A stage's file is written as it ends; it started its own seconds before.
+        since = min(p.stat().st_mtime - json.loads(p.read_text())["seconds"] for p in sources)
+    outputs = [sources_dir / f"{n}.json" for n in data]
+    outputs += [prepared_dir / n for n in data] + [features_dir / n for n in data] + [runs_dir]
+    seconds = stage_seconds(outputs, since)
+    return {
+        "stage_seconds": seconds,
+        "total_seconds": round(sum(seconds.values()), 1),
+        "counted": THIS_RUN if since is not None else EVERY_RUN,
+    }
 
 
 def run_info(
