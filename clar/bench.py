@@ -128,7 +128,7 @@ def bench_model(
     spectrogram = ENCODERS.get(input).front_end == SPECTROGRAM
     front = TimeFrequency.from_params(rate, features) if spectrogram else None
     encoder = build_encoder(input, width, len(features.channels) if spectrogram else 1)
-    return Model(encoder, objective.head(encoder.out_dim, classes), None), front
+    return Model(encoder, objective.build(encoder, classes), None), front
 
 
 def training_step(
@@ -177,8 +177,14 @@ def training_step(
         if features is not None:
             views = features(views)
         laps.lap("features")
+        # Handed out in the order asked for: an objective may ask for its views one at a time.
+        parts = list(views.chunk(method.views))
+
+        def handed(_clips: torch.Tensor, n: int, _augmentations: object = None) -> torch.Tensor:
+            return torch.cat([parts.pop(0) for _ in range(n)])
+
         with autocast:
-            loss = method.loss(network, clips, labels[index], lambda *_: views)
+            loss = method.loss(network, clips, labels[index], handed)
         optimizer.zero_grad(set_to_none=True)
         loss["loss"].backward()
         optimizer.step()
