@@ -177,11 +177,8 @@ def training_step(
         if features is not None:
             views = features(views)
         laps.lap("features")
-        # Handed out in the order asked for: an objective may ask for its views one at a time.
-        parts = list(views.chunk(method.views))
-
-        def handed(_clips: torch.Tensor, n: int, _augmentations: object = None) -> torch.Tensor:
-            return torch.cat([parts.pop(0) for _ in range(n)])
+        parts = list(views.chunk(method.views))  # handed out as asked for, n views at a time
+        handed = lambda _, n, *__: torch.cat([parts.pop(0) for _ in range(n)])  # noqa: E731
 
         with autocast:
             loss = method.loss(network, clips, labels[index], handed)
