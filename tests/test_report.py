@@ -97,7 +97,8 @@ def make_results(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
                         seed=seed,
                     )
             for input_ in INPUTS:
-                for objective in OBJECTIVES.names():
+                # The paper's grid: its three objectives, registered first.
+                for objective in OBJECTIVES.names()[:3]:
                     for fraction in FRACTIONS:
                         key = dict(
                             dataset=dataset,
@@ -551,7 +552,7 @@ def input_study(kind: str, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[pd.DataF
     """One data set, every objective at 100 %: spectrogram is A, raw is B."""
     rng = np.random.default_rng(7)
     found = []
-    for objective in OBJECTIVES.names():
+    for objective in OBJECTIVES.names()[:3]:  # the paper's three, registered first
         for seed in seeds:
             spec, (raw,) = outcomes(rng, kind)
             key = dict(dataset="speech", objective=objective, seed=seed)
@@ -1040,7 +1041,7 @@ def test_e2_has_a_column_and_a_difference_per_encoder(tmp_path: Path) -> None:
     # spectrogram and raw tie.
     rng = np.random.default_rng(10)
     found = []
-    for objective in OBJECTIVES.names():
+    for objective in OBJECTIVES.names()[:3]:  # the paper's three, registered first
         for seed in range(5):
             mel, (raw, spec) = outcomes(rng, "effect", others=2)
             key = dict(dataset="speech", objective=objective, seed=seed)
