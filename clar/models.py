@@ -71,4 +71,4 @@ def build_model(
     spectrogram = cls.front_end == SPECTROGRAM
     front = TimeFrequency.from_params(sample_rate, features) if spectrogram else None
     net = cls(width=width, in_channels=1 if front is None else len(features.channels))
-    return Model(net, OBJECTIVES.get(objective)().head(net.out_dim, n_classes), front)
+    return Model(net, OBJECTIVES.get(objective)().build(net, n_classes), front)

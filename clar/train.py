@@ -13,6 +13,7 @@ through it, so a low label fraction does not also mean fewer updates.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -99,9 +100,11 @@ class Session:
     schedule: torch.optim.lr_scheduler.LRScheduler
     augment: AugmentParams
 
-    def views(self, x: Tensor, count: int) -> Tensor:
-        """``count`` augmented views of each clip ``[B, T]`` -> ``[count * B, T]``."""
-        return augment(x, self.run.augmentations, self.generator, self.augment, count)
+    def views(self, x: Tensor, count: int, augmentations: Sequence[str] | None = None) -> Tensor:
+        """``count`` augmented views of each clip ``[B, T]`` -> ``[count * B, T]``: with the
+        run's augmentations, or those named."""
+        names = self.run.augmentations if augmentations is None else augmentations
+        return augment(x, names, self.generator, self.augment, count)
 
 
 def make_objective(name: str, params: TrainParams, options: BaseModel | None = None) -> Objective:
@@ -139,6 +142,7 @@ def set_up(
     ).to(device)
     optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
     schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
+    objective.schedule(steps, params.epochs)
     # Checkpoints, the probe and the saved weights use ``model``, whose parameters ``net``
     # shares (a wrapper's own state dict would prefix every key).
     net = training_network(model, device, params.compile)

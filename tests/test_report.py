@@ -14,7 +14,7 @@ from clar import report
 from clar.objectives import OBJECTIVES, Labels, Objective
 from clar.report import aggregate, claims, e3, files, per_clip, verdicts
 from clar.report.confusions import best_confusions
-from clar.report.figures import objective_colour
+from clar.report.figures import TAB10, objective_colour
 from clar.report.index import protocol
 from clar.report.statistics import Stat
 from clar.report.tables import MISSING
@@ -97,7 +97,8 @@ def make_results(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
                         seed=seed,
                     )
             for input_ in INPUTS:
-                for objective in OBJECTIVES.names():
+                # The paper's grid: its three objectives, registered first.
+                for objective in OBJECTIVES.names()[:3]:
                     for fraction in FRACTIONS:
                         key = dict(
                             dataset=dataset,
@@ -551,7 +552,7 @@ def input_study(kind: str, seeds: tuple[int, ...] = (0, 1, 2)) -> tuple[pd.DataF
     """One data set, every objective at 100 %: spectrogram is A, raw is B."""
     rng = np.random.default_rng(7)
     found = []
-    for objective in OBJECTIVES.names():
+    for objective in OBJECTIVES.names()[:3]:  # the paper's three, registered first
         for seed in seeds:
             spec, (raw,) = outcomes(rng, kind)
             key = dict(dataset="speech", objective=objective, seed=seed)
@@ -1019,13 +1020,11 @@ def test_a_fourth_objective_has_its_rows_claims_and_colour(tmp_path: Path, supco
     assert_difference(rows["SupCon − supervised"][1], want[0] - theirs[0])
     index = (tmp_path / files.INDEX).read_text()
     assert "**SupCon beats supervised training at the lowest label fraction**: supported" in index
-    # Colours by registry index: the paper's three keep theirs, the fourth takes tab10's next.
-    assert [objective_colour(o) for o in OBJECTIVES.names()] == [
-        "tab:blue",
-        "tab:orange",
-        "tab:green",
-        "tab:red",
-    ]
+    # Colours by registry index: the paper's three keep theirs, the others take tab10's next.
+    colours = [objective_colour(o) for o in OBJECTIVES.names()]
+    assert colours[:3] == ["tab:blue", "tab:orange", "tab:green"]
+    assert OBJECTIVES.names()[-1] == "supcon" and colours[-1] == TAB10[len(colours) - 1]
+    assert len(set(colours)) == len(colours)
 
 
 def test_e2_sets_each_encoder_against_the_first_of_grid_inputs() -> None:
@@ -1042,7 +1041,7 @@ def test_e2_has_a_column_and_a_difference_per_encoder(tmp_path: Path) -> None:
     # spectrogram and raw tie.
     rng = np.random.default_rng(10)
     found = []
-    for objective in OBJECTIVES.names():
+    for objective in OBJECTIVES.names()[:3]:  # the paper's three, registered first
         for seed in range(5):
             mel, (raw, spec) = outcomes(rng, "effect", others=2)
             key = dict(dataset="speech", objective=objective, seed=seed)

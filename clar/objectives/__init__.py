@@ -2,7 +2,8 @@
 declares).
 
 The paper's three: :mod:`~clar.objectives.supervised`, :mod:`~clar.objectives.contrastive`
-(self-supervised) and CLAR's :mod:`~clar.objectives.hybrid`. Others join through
+(self-supervised) and CLAR's :mod:`~clar.objectives.hybrid`; the semi-supervised
+:mod:`~clar.objectives.fixmatch` and :mod:`~clar.objectives.mean_teacher`. Others join through
 ``plugins.objectives`` in params.yaml (:mod:`clar.plugins`).
 """
 
@@ -14,7 +15,13 @@ from clar.plugins import Registry
 OBJECTIVES: Registry[Objective] = Registry(
     "objective",
     "clar.objectives",
-    ("clar.objectives.supervised", "clar.objectives.contrastive", "clar.objectives.hybrid"),
+    (
+        "clar.objectives.supervised",
+        "clar.objectives.contrastive",
+        "clar.objectives.hybrid",
+        "clar.objectives.fixmatch",
+        "clar.objectives.mean_teacher",
+    ),
     Objective,
 )
 

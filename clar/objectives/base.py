@@ -10,7 +10,10 @@ A subclass of :class:`Objective` says:
   once per fraction and cycles through its labelled clips. ``FRACTION_AND_UNLABELLED``: every
   training clip, those outside the fraction with label -1; once per fraction;
 - ``views``: the augmented views of each clip one step puts through the network;
-- ``head(dim, n_classes)``: the head it adds to the encoder;
+- ``head(dim, n_classes)``: the head it adds to the encoder; ``build(encoder, n_classes)``, the
+  head given the encoder itself (by default ``head(encoder.out_dim, n_classes)``), for a head
+  that keeps its own copy of it (a mean teacher);
+- ``schedule(steps_per_epoch, epochs)``: told the length of the run before it trains;
 - ``loss(model, clips, labels, views)``: its loss on one batch, with any parts to log;
 - ``after_step(model)``: run after every optimiser step (e.g. a momentum target's update);
 - ``own_classifier``: its head gives class logits (``head.logits(h)``), scored besides the
@@ -22,9 +25,9 @@ A subclass of :class:`Objective` says:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import torch
 from pydantic import BaseModel, ConfigDict
@@ -33,8 +36,16 @@ from torch import Tensor, nn
 from clar import distributed
 from clar.errors import ClarError
 
-Views = Callable[[Tensor, int], Tensor]
-"""``views(clips, n)``: n augmented views of each clip ``[B, T]``, ``[n * B, T]`` view by view."""
+
+class Views(Protocol):
+    """``views(clips, n)``: n augmented views of each clip ``[B, T]``, ``[n * B, T]`` view by
+    view, with the run's augmentations (``grid.augmentations``); ``augmentations=(...)`` names
+    others (of :data:`clar.vocabulary.AUGMENTATIONS`; ``()``: the clips unchanged), for an
+    objective whose views differ in kind (FixMatch's weak and strong)."""
+
+    def __call__(
+        self, clips: Tensor, n: int, augmentations: Sequence[str] | None = None
+    ) -> Tensor: ...
 
 
 class Labels(StrEnum):
@@ -97,6 +108,16 @@ class Objective:
     def head(self, dim: int, n_classes: int) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__}.head")
 
+    def build(self, encoder: nn.Module, n_classes: int) -> nn.Module:
+        """The head of a model on ``encoder`` (an :class:`clar.encoders.base.Encoder`); what
+        :func:`clar.models.build_model` calls. A head that needs the encoder itself (a mean
+        teacher's copy of it) overrides this; others give :meth:`head`."""
+        return self.head(encoder.out_dim, n_classes)
+
+    def schedule(self, steps_per_epoch: int, epochs: int) -> None:
+        """Told once, before training, the run's optimisation steps per epoch and its epochs
+        (for a loss that changes over the run, e.g. a ramp-up); nothing by default."""
+
     def loss(
         self, model: nn.Module, clips: Tensor, labels: Tensor, views: Views
     ) -> dict[str, Tensor]:
@@ -111,6 +132,13 @@ class Objective:
 
     def after_step(self, model: nn.Module) -> None:
         """Called after each optimiser step; nothing by default."""
+
+    @staticmethod
+    def unwrap(model: nn.Module) -> nn.Module:
+        """The model inside the loop's network (``torch.compile`` and DDP wrappers removed), for
+        a loss that reaches a part of it other than ``model(x)`` (a teacher's forward)."""
+        model = getattr(model, "_orig_mod", model)
+        return getattr(model, "module", model)
 
     @staticmethod
     def gather(x: Tensor) -> Tensor:
