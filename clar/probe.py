@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from clar import batchnorm
+from clar import frame_embeddings as fe
 from clar.config import EvaluateParams, FeatureParams
 from clar.data.clips import Clips
 from clar.data.store import Store, class_sizes, label_ranks, labelled_mask
@@ -134,8 +135,9 @@ def fit_head(
     seed: int,
     desc: str = "evaluation head",
 ) -> tuple[nn.Module, dict]:
-    """Train the evaluation head on frozen embeddings; keep the epoch best on ``valid_h``, or
-    with ``params.selection == "last_epoch"`` the last one.
+    """Train the evaluation head on frozen embeddings (``[N, D]``, or ``[N, T', D]`` for a head
+    that takes frames); keep the epoch best on ``valid_h``, or with ``params.selection ==
+    "last_epoch"`` the last one.
 
     Returns the head (that epoch's state, eval mode) and ``{"best_epoch", "valid_accuracy"}``
     (the kept epoch and its accuracy on ``valid_h``). ``desc`` names the head on its progress
@@ -143,8 +145,8 @@ def fit_head(
     """
     torch.manual_seed(seed)
     device = train_h.device
-    head = HEADS.get(params.head)(train_h.shape[1], n_classes).to(device)
-    optimizer = torch.optim.Adam(head.parameters(), lr=params.lr)
+    head = HEADS.get(params.head)(train_h.shape[-1], n_classes).to(device)
+    optimizer = torch.optim.Adam(head.param_groups(params.lr), lr=params.lr)
     generator = torch.Generator(device=device).manual_seed(seed)
     batch = max(2, min(params.batch_size, len(train_h)))
     best = (-1.0, 0, copy.deepcopy(head.state_dict()))
@@ -156,6 +158,9 @@ def fit_head(
             if len(index) < 2:  # batch norm cannot train on one item
                 continue
             loss = nn.functional.cross_entropy(head(train_h[index]), train_y[index])
+            extra = head.regularisation()
+            if extra is not None:
+                loss = loss + extra
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -195,8 +200,10 @@ def encoder_inputs(
     device: torch.device,
     waveforms: Clips | None = None,
     budget_bytes: float = float("inf"),
+    frames: bool = False,
 ) -> tuple[Callable[[Tensor], Tensor], np.ndarray | Clips]:
-    """What to feed the frozen encoder for a split, and the function that embeds it.
+    """What to feed the frozen encoder for a split, and the function that embeds it: to
+    ``[B, D]``, or with ``frames`` to the encoder's frames ``[B, T', D]``.
 
     Spectrogram runs read the features stage's stored float16 features when they were written
     with the run's feature parameters: computing them again costs more than the encoder does.
@@ -213,10 +220,11 @@ def encoder_inputs(
             info = json.loads(info_path.read_text())
             if info.get("params") == features.model_dump(mode="json"):
                 check_features_clips(features_dir, info, store)
-                return model.encode, np.load(stored, mmap_mode="r")
+                encode = fe.frame_embedder(model, False) if frames else model.encode
+                return encode, np.load(stored, mmap_mode="r")
     if waveforms is None:
         waveforms = Clips(store.array(split), device, budget_bytes)
-    return model.embed, waveforms
+    return (fe.frame_embedder(model, True) if frames else model.embed), waveforms
 
 
 def check_features_clips(features_dir: Path, info: dict, store: Store) -> None:
@@ -285,16 +293,27 @@ def embed_splits(
     batch_size: int,
     device: torch.device,
     budget_bytes: float = float("inf"),
+    frames: bool = False,
 ) -> dict[str, Tensor]:
     """Every split through the frozen encoder, once for all the label fractions a run is scored
-    at: ``{split: [N, D]}`` float32 on ``device``. A split's clips above ``budget_bytes`` stream
-    from the host (:class:`Clips`)."""
+    at: ``{split: [N, D]}`` float32 on ``device``, and with ``frames`` (a head that takes them,
+    :attr:`clar.heads.EvaluationHead.frames`) the frames too, ``{frames_key(split): [N, T', D]}``
+    (a second pass: the pooled vectors stay the encoder's own). A split's clips above
+    ``budget_bytes`` stream from the host (:class:`Clips`); frames above it are refused
+    (:func:`clar.frame_embeddings.check_frames_size`)."""
     embedded = {}
     for split in SPLITS:
         encode, inputs = encoder_inputs(
             model, store, split, features_dir, features, device, budget_bytes=budget_bytes
         )
         embedded[split] = embed_all(encode, inputs, batch_size, device)
+    clips = sum(len(embedded[split]) for split in SPLITS)
+    for split in SPLITS if frames else ():
+        encode, inputs = encoder_inputs(
+            model, store, split, features_dir, features, device, None, budget_bytes, frames=True
+        )
+        embedded[fe.frames_key(split)] = embed_all(encode, inputs, batch_size, device)
+        fe.check_frames_size(embedded[fe.frames_key(split)], clips, budget_bytes)
     return embedded
 
 
@@ -307,22 +326,32 @@ def evaluate(
     seed: int,
     own_classifier: bool,
     desc: str = "evaluation head",
+    head_name: str | None = None,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """Score a trained model at a label fraction: the evaluation head, and the model's own
     classifier when ``own_classifier``.
 
-    ``embedded`` is :func:`embed_splits` of the model. Returns the metrics (JSON-serialisable)
-    and the per-clip test predictions (the arrays of :func:`clar.runs.write_predictions`).
-    ``desc`` names the head on its progress bar.
+    ``embedded`` is :func:`embed_splits` of the model (with frames for a head that takes them).
+    ``head_name`` names another evaluation head than ``params.head`` (one of several scored on the
+    same embeddings). Returns the metrics (JSON-serialisable) and the per-clip test predictions
+    (the arrays of :func:`clar.runs.write_predictions`). ``desc`` names the head on its
+    progress bar.
     """
+    if head_name is not None:
+        params = params.model_copy(update={"head": head_name})
     n_classes = len(store.classes)
     device = embedded["train"].device
-    labels = {split: store.labels(split).to(device) for split in embedded}
+    labels = {split: store.labels(split).to(device) for split in SPLITS}
     labelled = store.labelled(fraction).to(device)
     chosen_on = selection_clips(store, fraction, params.selection).to(device)
-    train_h, valid_h, test_h = standardise(
-        embedded["train"][labelled], embedded["valid"][chosen_on], embedded["test"]
-    )
+    if HEADS.get(params.head).frames:
+        train_h, valid_h, test_h = fe.standardise_frames(
+            *fe.frames_of(embedded, params.head, labelled, chosen_on)
+        )
+    else:
+        train_h, valid_h, test_h = standardise(
+            embedded["train"][labelled], embedded["valid"][chosen_on], embedded["test"]
+        )
     head, selection = fit_head(
         train_h,
         labels["train"][labelled],
