@@ -18,6 +18,7 @@ from pathlib import Path
 from clar import distributed, grid, layout, runs
 from clar.config import Params
 from clar.data.store import Store
+from clar.frame_embeddings import takes_frames
 from clar.objectives import OBJECTIVES
 from clar.probe import embed_splits, evaluate
 from clar.runs import Run
@@ -60,6 +61,7 @@ def train_and_evaluate(
         params.evaluate.batch_size,
         device,
         params.train.device_clips_bytes,
+        frames=takes_frames(params.evaluate.head),
     )
     for fraction in fractions:
         scored, predictions = evaluate(

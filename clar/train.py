@@ -209,7 +209,8 @@ def checkpoint_inputs(
     plugins = plugin_files(s.run)
     return runs.checkpoint_inputs(
         code=sources.digest(__name__),
-        **({"plugins": files_digest(plugins)} if plugins else {}),
+        # One part per plug-in file, so that a refusal names the file that changed.
+        **{f"plugin {path.name}": files_digest([path]) for path in plugins},
         parameters=(s.run, params, augment_params, features, s.objective.options),
         data=(store.info, store.content),
     )
@@ -222,7 +223,7 @@ def resume(
     history and the epoch to go on from (none: ``[]``, 0)."""
     why = {
         "code": "code (clar/)",
-        "plugins": f"plug-in code ({', '.join(p.name for p in plugin_files(s.run))})",
+        **{f"plugin {p.name}": f"plug-in code ({p.name})" for p in plugin_files(s.run)},
         "data": f"clips ({store.folder} changed)",
     }
     state = runs.load_checkpoint(folder, stamp, inputs, why)

@@ -31,6 +31,7 @@ from clar.data.feature_store import write_features
 from clar.data.generated import write_generated
 from clar.data.store import Store
 from clar.features import TimeFrequency, gigabytes
+from clar.frame_embeddings import takes_frames
 from clar.objectives import OBJECTIVES
 from clar.plan import ASSUMED_MFU, PEAK_TFLOPS, device_kind
 from clar.probe import embed_splits, evaluate
@@ -297,6 +298,7 @@ def _evaluation(
         evaluation.batch_size,
         device,
         train_params.device_clips_bytes,
+        frames=takes_frames(evaluation.head),
     )
     if device.type == "cuda":
         torch.cuda.synchronize()
