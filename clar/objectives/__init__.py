@@ -14,7 +14,12 @@ from clar.plugins import Registry
 OBJECTIVES: Registry[Objective] = Registry(
     "objective",
     "clar.objectives",
-    ("clar.objectives.supervised", "clar.objectives.contrastive", "clar.objectives.hybrid"),
+    (
+        "clar.objectives.supervised",
+        "clar.objectives.contrastive",
+        "clar.objectives.hybrid",
+        "clar.objectives.masked_patches",
+    ),
     Objective,
 )
 
