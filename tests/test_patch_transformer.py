@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from clar import hear
 from clar.config import AugmentParams
 from clar.costs import encoder_flops
 from clar.encoders import ENCODERS, build_encoder
@@ -175,3 +176,16 @@ def test_masked_patch_modelling_learns_on_tones(store, tmp_path):
     assert history[0]["discriminative"] > 0.95 * chance
     assert history[-1]["discriminative"] < 0.9 * chance, history
     assert np.mean([r["loss"] for r in history[-2:]]) < history[0]["loss"]
+    # The run exports for HEAR: one embedding per 16 feature frames, stamped at their centres.
+    hear.export(tmp_path / "masked_patches", tmp_path / "encoder.pt")
+    model = hear.load_model(str(tmp_path / "encoder.pt"))
+    audio = torch.randn(2, store.sample_rate) * 0.1
+    embeddings, stamps = hear.get_timestamp_embeddings(audio, model)
+    frames = (store.sample_rate // round(store.sample_rate * FEATURES.hop_ms / 1000) + 1) // 16
+    assert embeddings.shape == (2, frames, 24)
+    step = 16 * FEATURES.hop_ms
+    torch.testing.assert_close(
+        stamps[0], 7.5 * FEATURES.hop_ms + step * torch.arange(frames).to(stamps.dtype)
+    )
+    scene = hear.get_scene_embeddings(audio, model)
+    torch.testing.assert_close(scene, embeddings.mean(dim=1))
