@@ -168,3 +168,37 @@ def test_a_pairing_the_objective_does_not_accept_is_no_cell_but_a_skipped_stage(
     assert runs.trained(layout.RUNS, runs.GRID) == []
     assert runs.evaluations(layout.RUNS, runs.GRID) == []
     assert experiments.skip_cell(params, dataset, "patch_transformer", "masked_patches") is None
+
+
+def test_the_stage_of_a_skipped_pairing_writes_its_note_and_trains_nothing(
+    raw, tmp_path, monkeypatch
+):
+    import importlib.util
+    import time
+
+    changed = edited(
+        raw,
+        grid__inputs=["spectrogram", "patch_transformer"],
+        grid__fractions={"spectrogram": [10, 100], "patch_transformer": [10, 100]},
+        loss__label_free=["contrastive", "masked_patches"],
+    )
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
+    spec = importlib.util.spec_from_file_location("train_stage", ROOT / "stages" / "train.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    dataset = changed["data"]["names"][0]
+    began = time.perf_counter()
+    # No prepared data exists here: a stage that trained would stop at the missing store.
+    stage.main(["--data", dataset, "--input", "spectrogram", "--objective", "masked_patches"])
+    assert time.perf_counter() - began < 10
+    out = runs.cell_folder(dataset, "spectrogram", "masked_patches")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
+        "params.yaml",
+        grid.SKIPPED_FILE,
+    ]
+    assert (out / grid.SKIPPED_FILE).is_file()
+    with pytest.raises(ClarError):
+        stage.main(
+            ["--data", dataset, "--input", "patch_transformer", "--objective", "masked_patches"]
+        )
