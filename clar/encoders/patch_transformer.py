@@ -152,7 +152,10 @@ class PatchTransformer(Encoder):
         """``[B, C, F, T] -> [B, N, D]`` output tokens; ``mask`` ``[B, N]`` bool marks the
         patches whose embedding the learned mask token replaces (SSAST, after BEiT)."""
         n_f, n_t = self.grid(x)
-        tokens = self.embed(self.targets(x))
+        return self._encode(self.targets(x), n_f, n_t, mask)
+
+    def _encode(self, patches: Tensor, n_f: int, n_t: int, mask: Tensor | None) -> Tensor:
+        tokens = self.embed(patches)
         if mask is not None:
             tokens = torch.where(mask[..., None], self.mask_token.to(tokens.dtype), tokens)
         pos = self.pos_frequency[:n_f, None, :] + self.pos_time[None, :n_t, :]
@@ -181,10 +184,12 @@ class PatchTransformer(Encoder):
         index = self.draw_mask(x.shape[0], n_f, n_t, masking, x.device)
         mask = torch.zeros(x.shape[0], n_f * n_t, dtype=torch.bool, device=x.device)
         mask.scatter_(1, index, True)
-        tokens = self.encode_tokens(x, mask)
+        # One pass of the input norm: in training its running statistics move once a step.
+        patches = self.targets(x)
+        tokens = self._encode(patches, n_f, n_t, mask)
         at = index[..., None]
         hidden = tokens.gather(1, at.expand(-1, -1, tokens.shape[-1]))
-        target = self.targets(x).detach()
+        target = patches.detach()
         return MaskedPrediction(
             self.discriminative(hidden),
             self.generative(hidden),
