@@ -189,3 +189,45 @@ def test_masked_patch_modelling_learns_on_tones(store, tmp_path):
     )
     scene = hear.get_scene_embeddings(audio, model)
     torch.testing.assert_close(scene, embeddings.mean(dim=1))
+
+
+TWO_PROCESSES = """
+import sys
+from pathlib import Path
+import torch
+sys.path.insert(0, {tests!r})
+from clar import distributed
+from clar.config import AugmentParams
+from clar.data.store import Store
+from clar.runs import Run
+from clar.train import train
+from test_distributed import FEATURES, PARAMS
+
+store, out = sys.argv[1:]
+if not distributed.relaunch(2, 1, sys.argv):
+    with distributed.process_group(2, 1, torch.device("cpu")):
+        for objective in ("supervised", "masked_patches"):
+            run = Run("tones", "patch_transformer", objective, 100.0, 0, ())
+            params = PARAMS.model_copy(update={{"devices": 2, "epochs": 2}})
+            train(run, Store.open(store), params, AugmentParams(), FEATURES,
+                  Path(out) / objective, Path(out) / "checkpoints" / objective,
+                  progress=False, monitor=False)
+"""
+
+
+def test_two_processes_train_it_with_and_without_masks(tmp_path):
+    """Data-parallel training needs a gradient for every parameter each step: under the
+    supervised objective the mask token and the predictors get theirs at weight 0."""
+    import os
+    import subprocess
+
+    store = tone_store(tmp_path / "tones", per_class=8)
+    script = tmp_path / "job.py"
+    script.write_text(TWO_PROCESSES.format(tests=str(Path(__file__).parent)))
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, str(script), str(store.folder), str(tmp_path / "out")]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    for objective in ("supervised", "masked_patches"):
+        assert (tmp_path / "out" / objective / "model.pt").is_file()

@@ -209,4 +209,14 @@ class PatchTransformer(Encoder):
     def forward(self, x: Tensor, masking: Masking | None = None) -> Tensor | MaskedPrediction:
         if masking is not None:
             return self.masked(x, masking)
-        return self.frames(x).mean(dim=2)
+        pooled = self.frames(x).mean(dim=2)
+        if self.training and torch.is_grad_enabled():
+            # Data parallelism (DDP without unused-parameter detection) needs a gradient, even
+            # zero, for every parameter each step: the masked-patch parts join at weight 0.
+            unused = (
+                self.mask_token,
+                *self.discriminative.parameters(),
+                *self.generative.parameters(),
+            )
+            pooled = pooled + 0.0 * sum(p.sum() for p in unused)
+        return pooled
