@@ -50,6 +50,7 @@ from clar.data.store import SCALE
 from clar.encoders import ENCODERS, build_encoder
 from clar.encoders.base import SPECTROGRAM
 from clar.features import TimeFrequency
+from clar.grid import accepts
 from clar.models import Model
 from clar.objectives import OBJECTIVES, Objective
 from clar.optim import build_optimizer
@@ -364,11 +365,13 @@ def main(argv: list[str] | None = None) -> dict:
         f"{steps} timed steps; {mfu_note}"
     )
     speedup, rate = augmentation_and_features(clips, generator, args.repeats)
-    # Every registered encoder with every registered objective, the paper's own first.
+    # Every registered encoder with every registered objective that accepts it, the paper's
+    # own first.
     rows = [
         training_step(input, objective, width, batch, samples, steps, device, compiled)
         for input in ENCODERS.names()
         for objective in OBJECTIVES.names()
+        if accepts(objective, input)
         for compiled in ((False, True) if args.compile else (False,))
     ]
     for row in rows:

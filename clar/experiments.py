@@ -13,9 +13,11 @@ Evaluation runs in the same process as training: a stage started again after a c
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 from clar import distributed, grid, layout, runs
+from clar.atomic import write_json
 from clar.config import Params
 from clar.data.store import Store
 from clar.frame_embeddings import takes_frames
@@ -102,6 +104,24 @@ def run_cell(params: Params, cell: grid.Cell) -> Path:
     if cell.experiment == runs.AUGMENTATION:
         return runs.experiment_folder(runs.AUGMENTATION, cell.dataset)
     return runs.cell_folder(cell.dataset, cell.input, cell.objective)
+
+
+def skip_cell(params: Params, dataset: str, input: str, objective: str) -> Path | None:
+    """For a stage of dvc.yaml's matrix that is no cell of the grid (:func:`grid.skipped_cells`):
+    write the note of why into its output folder and return the folder; otherwise None.
+
+    The note is all the folder holds: no ``run.json``, no evaluation, so the report and the
+    completeness check, which take their runs from the grid's cells, never look for it."""
+    grid.load_methods(params)
+    cell = grid.Cell(runs.GRID, dataset, input, objective)
+    if grid.accepts(objective, input):
+        return None
+    out = runs.cell_folder(dataset, input, objective)
+    out.mkdir(parents=True, exist_ok=True)
+    reason = grid.skip_reason(cell)
+    write_json(out / grid.SKIPPED_FILE, {"cell": asdict(cell), "reason": reason})
+    print(f"{out}: {reason}")
+    return out
 
 
 def grid_cell(params: Params, dataset: str, input: str, objective: str) -> Path:

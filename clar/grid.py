@@ -28,6 +28,9 @@ from clar.objectives import OBJECTIVES
 from clar.runs import Run
 from clar.vocabulary import FULL_FRACTION
 
+SKIPPED_FILE = "skipped.json"
+"""What the stage of a skipped cell writes into its output folder instead of runs."""
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -103,14 +106,38 @@ def objectives(params: Params) -> tuple[str, ...]:
     return (*params.loss.fraction_trained, *params.loss.label_free)
 
 
-def grid_cells(params: Params) -> list[Cell]:
-    """Every cell of the E2-E4 grid, in the order of dvc.yaml's stages."""
+def accepts(objective: str, input: str) -> bool:
+    """The objective can train the encoder (``Objective.accepts``; any, unless it says not)."""
+    return OBJECTIVES.get(objective).accepts(ENCODERS.get(input))
+
+
+def _crossed(params: Params) -> list[Cell]:
+    # dvc.yaml's matrices: every data set x encoder x objective, trainable or not.
     return [
         Cell(runs.GRID, dataset, input, objective)
         for dataset in params.data.names
         for input in params.grid.inputs
         for objective in objectives(params)
     ]
+
+
+def grid_cells(params: Params) -> list[Cell]:
+    """Every cell of the E2-E4 grid, in the order of dvc.yaml's stages; a pairing of an
+    objective with an encoder it does not accept is no cell (:func:`skipped_cells`)."""
+    return [c for c in _crossed(params) if accepts(c.objective, c.input)]
+
+
+def skipped_cells(params: Params) -> list[Cell]:
+    """The stages dvc.yaml's matrices make whose objective does not accept the encoder (e.g.
+    masked patches on a ResNet): each writes only a note of why (:data:`SKIPPED_FILE`)."""
+    return [c for c in _crossed(params) if not accepts(c.objective, c.input)]
+
+
+def skip_reason(cell: Cell) -> str:
+    return (
+        f"objective {cell.objective!r} does not train encoder {cell.input!r} (it needs "
+        f"what that encoder does not offer); this stage trains nothing"
+    )
 
 
 def cell_runs(params: Params, dataset: str, input: str, objective: str) -> list[Scored]:

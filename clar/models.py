@@ -44,8 +44,10 @@ class Model(nn.Module):
     def embed(self, waveform: Tensor) -> Tensor:
         return self.encoder(self.front(waveform))
 
-    def forward(self, waveform: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        return self.head(self.embed(waveform))
+    def forward(self, waveform: Tensor, **encoder_args: object) -> object:
+        """The head on the encoder's output; ``encoder_args`` go to the encoder (an objective
+        that asks its encoder for more than the embedding, e.g. masked patch predictions)."""
+        return self.head(self.encoder(self.front(waveform), **encoder_args))
 
     def classify(self, h: Tensor) -> Tensor:
         """The model's own classifier (an objective with ``own_classifier``) on embeddings:

@@ -1,5 +1,6 @@
 """train@... and pretrain@...: one cell of the E2-E4 grid (data set, input, objective), every
-seed and label fraction of it trained, then scored by the evaluation head.
+seed and label fraction of it trained, then scored by the evaluation head. A stage of the
+matrix whose objective does not accept its encoder writes only a note (clar.grid.skipped_cells).
 
 With train.devices > 1 the stage starts itself again as that many processes through torchrun
 (clar.distributed) and waits for them; it stays the process DVC started, and records the time.
@@ -10,7 +11,7 @@ from clar.cli import Parser, record_stage, run
 from clar.config import load_params
 from clar.encoders import ENCODERS
 from clar.errors import ClarError
-from clar.experiments import grid_cell
+from clar.experiments import grid_cell, skip_cell
 from clar.objectives import OBJECTIVES
 from clar.train import pick_device
 
@@ -43,6 +44,10 @@ def main(argv: list[str]) -> None:
     args = parser.parse_args(argv)
     params = load_params()
     grid.load_methods(params)
+    # dvc.yaml's matrix crosses every encoder with every objective; a pairing the objective
+    # does not accept leaves its reason, and the stage is done.
+    if skip_cell(params, args.data, args.input, args.objective) is not None:
+        return
     train = params.train
     if not distributed.relaunch(train.devices, train.nodes, [__file__, *argv]):
         device = pick_device(train.device)

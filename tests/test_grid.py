@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clar import grid, runs
+from clar import grid, layout, runs
 from clar.config import parse_params
 from clar.errors import ClarError
 from clar.objectives import OBJECTIVES, Labels
@@ -129,3 +129,80 @@ def test_a_plugin_that_cannot_be_used_is_refused_where_it_is_named(raw, tmp_path
     taken = write_plugin(tmp_path, "hybrid")
     with pytest.raises(ClarError, match="objective 'hybrid' is defined twice"):
         grid.load_methods(parse_params(edited(raw, plugins__objectives=[taken])))
+
+
+def test_a_pairing_the_objective_does_not_accept_is_no_cell_but_a_skipped_stage(
+    raw, tmp_path, monkeypatch
+):
+    """Masked patches train only the patch transformer: its pairings with the ResNets leave
+    the grid (runs, completeness, report, planner) but stay stages of dvc.yaml's matrix, which
+    write a note and train nothing."""
+    from clar import experiments
+
+    params = parse_params(
+        edited(
+            raw,
+            grid__inputs=["spectrogram", "patch_transformer"],
+            grid__fractions={"spectrogram": [10, 100], "patch_transformer": [10, 100]},
+            loss__label_free=["contrastive", "masked_patches"],
+        )
+    )
+    grid.load_methods(params)
+    cells = {(c.dataset, c.input, c.objective) for c in grid.grid_cells(params)}
+    skipped = {(c.dataset, c.input, c.objective) for c in grid.skipped_cells(params)}
+    assert skipped == {(d, "spectrogram", "masked_patches") for d in params.data.names}
+    assert not cells & skipped
+    crossed = len(params.data.names) * 2 * len(grid.objectives(params))
+    assert len(cells) + len(skipped) == crossed
+    for d in params.data.names:
+        assert (d, "patch_transformer", "masked_patches") in cells
+        assert (d, "patch_transformer", "hybrid") in cells
+    assert all(
+        (c.input, c.objective) != ("spectrogram", "masked_patches")
+        for c, _ in grid.every_run(params)
+    )
+    # The skipped stage: a note, at once, and no run (its folder holds no run.json).
+    monkeypatch.chdir(tmp_path)
+    dataset = params.data.names[0]
+    out = experiments.skip_cell(params, dataset, "spectrogram", "masked_patches")
+    assert out == runs.cell_folder(dataset, "spectrogram", "masked_patches")
+    assert [p.name for p in out.iterdir()] == [grid.SKIPPED_FILE]
+    assert "does not train encoder 'spectrogram'" in (out / grid.SKIPPED_FILE).read_text()
+    # What the report reads of the runs folder finds nothing in it.
+    assert runs.trained(layout.RUNS, runs.GRID) == []
+    assert runs.evaluations(layout.RUNS, runs.GRID) == []
+    assert experiments.skip_cell(params, dataset, "patch_transformer", "masked_patches") is None
+
+
+def test_the_stage_of_a_skipped_pairing_writes_its_note_and_trains_nothing(
+    raw, tmp_path, monkeypatch
+):
+    import importlib.util
+    import time
+
+    changed = edited(
+        raw,
+        grid__inputs=["spectrogram", "patch_transformer"],
+        grid__fractions={"spectrogram": [10, 100], "patch_transformer": [10, 100]},
+        loss__label_free=["contrastive", "masked_patches"],
+    )
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
+    spec = importlib.util.spec_from_file_location("train_stage", ROOT / "stages" / "train.py")
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    dataset = changed["data"]["names"][0]
+    began = time.perf_counter()
+    # No prepared data exists here: a stage that trained would stop at the missing store.
+    stage.main(["--data", dataset, "--input", "spectrogram", "--objective", "masked_patches"])
+    assert time.perf_counter() - began < 10
+    out = runs.cell_folder(dataset, "spectrogram", "masked_patches")
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [
+        "params.yaml",
+        grid.SKIPPED_FILE,
+    ]
+    assert (out / grid.SKIPPED_FILE).is_file()
+    with pytest.raises(ClarError):
+        stage.main(
+            ["--data", dataset, "--input", "patch_transformer", "--objective", "masked_patches"]
+        )

@@ -137,8 +137,8 @@ def outs_of(stage: dict, item: dict[str, str]) -> list[str]:
 
 
 def test_dvc_yaml_has_one_stage_per_cell_of_the_grid_expansion():
-    """dvc.yaml's matrices give exactly the cells of clar.grid (the paper's grid and study),
-    each stage's output the folder where clar.runs puts the cell's runs."""
+    """dvc.yaml's matrices give exactly the cells of clar.grid (the paper's grid and study) and
+    its skipped pairings, each stage's output the folder where clar.runs puts the cell's runs."""
     params = parse_params(composed())
     grid.load_methods(params)
     stages = dvc_stages()
@@ -160,6 +160,11 @@ def test_dvc_yaml_has_one_stage_per_cell_of_the_grid_expansion():
             assert runs.folder(scored.run, runs.GRID).parent == folder
             kept = runs.cell_folder(cell.dataset, cell.input, cell.objective, layout.CHECKPOINTS)
             assert runs.checkpoint_folder(scored.run, runs.GRID).parent == kept
+        expected.add((runs.GRID, cell.dataset, cell.input, cell.objective, str(folder)))
+    for cell in grid.skipped_cells(params):
+        # A pairing the objective does not accept: a stage of the matrix, no cell; it writes
+        # its note into the folder a cell's runs would have.
+        folder = runs.cell_folder(cell.dataset, cell.input, cell.objective)
         expected.add((runs.GRID, cell.dataset, cell.input, cell.objective, str(folder)))
     for cell in grid.study_cells(params):
         folder = runs.experiment_folder(runs.AUGMENTATION, cell.dataset)

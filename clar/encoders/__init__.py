@@ -11,7 +11,7 @@ from clar.encoders.base import WAVEFORM, Encoder
 from clar.plugins import Registry
 
 ENCODERS: Registry[Encoder] = Registry(
-    "encoder", "clar.encoders", ("clar.encoders.resnet",), Encoder
+    "encoder", "clar.encoders", ("clar.encoders.resnet", "clar.encoders.patch_transformer"), Encoder
 )
 
 

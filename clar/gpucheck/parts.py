@@ -128,6 +128,7 @@ def checks(record: Record, device: torch.device, sizes: dict) -> None:
 def _bench(record: Record, device: torch.device, sizes: dict, compiled: bool) -> None:
     from clar.bench import training_step
     from clar.encoders import ENCODERS
+    from clar.grid import accepts
     from clar.objectives import OBJECTIVES
     from clar.plan import PEAK_TFLOPS, device_kind
 
@@ -148,7 +149,7 @@ def _bench(record: Record, device: torch.device, sizes: dict, compiled: bool) ->
         steps=[],
     )
     samples = round(sizes["clip_seconds"] * 16000)
-    rows = [(i, o) for i in ENCODERS.names() for o in OBJECTIVES.names()]
+    rows = [(i, o) for i in ENCODERS.names() for o in OBJECTIVES.names() if accepts(o, i)]
     if compiled and sizes.get("compiled_rows"):
         rows = [tuple(r.split("/")) for r in sizes["compiled_rows"]]
     for input, objective in rows:

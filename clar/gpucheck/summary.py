@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from clar.bench import step_table
 from clar.encoders import ENCODERS
+from clar.grid import accepts
 from clar.objectives import OBJECTIVES
 
 FORMAT = "clar-gpucheck 1"
@@ -164,7 +165,7 @@ def summary(check: dict) -> str:
             if bench
             else set()
         )
-        every = [(i, o) for i in ENCODERS.names() for o in OBJECTIVES.names()]
+        every = [(i, o) for i in ENCODERS.names() for o in OBJECTIVES.names() if accepts(o, i)]
         missing = [f"{i} {o}" for i, o in every if (i, o) not in done]
         out += ["", f"Compiled steps not measured ({compiled['status']}): {', '.join(missing)}."]
     if check["train"]:

@@ -21,6 +21,7 @@ OBJECTIVES: Registry[Objective] = Registry(
         "clar.objectives.hybrid",
         "clar.objectives.fixmatch",
         "clar.objectives.mean_teacher",
+        "clar.objectives.masked_patches",
     ),
     Objective,
 )

@@ -108,6 +108,12 @@ class Objective:
     def head(self, dim: int, n_classes: int) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__}.head")
 
+    @classmethod
+    def accepts(cls, encoder: type) -> bool:
+        """Whether it can train the encoder class ``encoder`` (every one, unless it says not):
+        the grid leaves out the pairings it refuses (:func:`clar.grid.skipped_cells`)."""
+        return True
+
     def build(self, encoder: nn.Module, n_classes: int) -> nn.Module:
         """The head of a model on ``encoder`` (an :class:`clar.encoders.base.Encoder`); what
         :func:`clar.models.build_model` calls. A head that needs the encoder itself (a mean
