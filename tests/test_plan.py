@@ -189,6 +189,23 @@ def test_paper_lite_runs_every_paper_data_set_and_claim_in_eight_h100_hours(tmp_
     assert 4 < hours <= 8
 
 
+def test_paper_lite_with_the_extended_methods_stays_within_twelve_h100_hours(tmp_path):
+    """loss=extended adds FixMatch, Mean Teacher, masked patches and the patch transformer to
+    paper-lite: every one of them planned, the whole within about 12 H100-hours."""
+    params = parse_params(compose(ROOT / "conf", ["profile=paper-lite", "loss=extended"]))
+    runs = plan_runs(params)
+    objectives = {run.objective for run in runs}
+    assert {"fixmatch", "mean_teacher", "masked_patches"} <= objectives
+    assert set(OBJECTIVES.names()[:3]) <= objectives
+    assert ("patch_transformer", "masked_patches") in {(r.input, r.objective) for r in runs}
+    # The grid leaves out what an objective does not accept: no masked patches on a ResNet.
+    assert ("raw", "masked_patches") not in {(r.input, r.objective) for r in runs}
+    speed = throughput("h100", tmp_path / "no-bench.json")
+    hours = sum(speed.seconds(run) for run in runs) / 3600
+    lite = parse_params(compose(ROOT / "conf", ["profile=paper-lite"]))
+    assert sum(speed.seconds(run) for run in plan_runs(lite)) / 3600 < hours <= 12.5
+
+
 PLUGINS = '''
 import torch
 from torch import nn
