@@ -302,7 +302,7 @@ def assert_difference(text: str, want: float) -> None:
 
 
 def test_e3_cells_equal_the_rows_they_summarise(rendered: Path, results: pd.DataFrame) -> None:
-    metric_of = {title: metric for metric, title, _ in e3.metrics()}
+    metric_of = {title: metric for metric, title, _ in e3.metrics(set(results["objective"]))}
     found = tables((rendered / "e3_label_fractions.md").read_text())
     cells_ = [t for t in found if t[1][0] == "objective"]
     differences = [t for t in found if t[1][0] != "objective"]
@@ -1074,3 +1074,24 @@ def test_e2_has_a_column_and_a_difference_per_encoder(tmp_path: Path) -> None:
         "mel",
     ]
     assert e2[1].verdict == verdicts.SUPPORTED and e2[1].count(verdicts.SUPPORTED) == 3
+
+
+def test_the_report_speaks_of_the_objectives_run_info_names(tmp_path: Path) -> None:
+    results, clips = hybrid_study("effect")
+    ran = set(results["objective"]) - {""}
+    # Without run_info's objectives, the table's: a registered objective no run used is absent.
+    report.render(results, RUN_INFO, tmp_path, clips)
+    e3_text = (tmp_path / files.E3_TABLE).read_text()
+    assert e3_text.startswith("# E3: supervised vs self-supervised vs CLAR at each label fraction")
+    unused = [OBJECTIVES.get(o).title for o in OBJECTIVES.names() if o not in ran]
+    index = (tmp_path / files.INDEX).read_text()
+    assert unused and not [title for title in unused if title in index + e3_text]
+    # The parameters ran CLAR alone: its claims only, judged on the rows the table has.
+    alone = claims.check(results, RUN_INFO | {"objectives": ["hybrid"]}, clips)
+    assert _by_statement(alone, "CLAR beats supervised training at the lowest").verdict == (
+        verdicts.SUPPORTED
+    )
+    # Without CLAR among them, none of its claims, although its rows are in the table.
+    others = claims.check(results, RUN_INFO | {"objectives": ["supervised", "contrastive"]}, clips)
+    assert not [c for c in others if "CLAR" in c.statement]
+    assert [c for c in claims.check(results, RUN_INFO, clips) if "CLAR" in c.statement]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from clar import grid
 from clar.atomic import as_a_set, write_atomic, write_json, write_text
 from clar.config import Params
 from clar.report import (
@@ -106,6 +107,9 @@ def build(
     }
     # The encoders in grid.inputs' order: E2 sets the others against the first.
     info["inputs"] = list(params.grid.inputs)
+    # The grid's objectives: those the tables and claims speak of (a registered objective no
+    # run used adds no row and no claim).
+    info["objectives"] = list(grid.objectives(params))
     info["missing"] = absent
     reason = provenance.e1_absent(params)
     if reason:  # only then: a run with E1 keeps its run_info.json as it was

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,10 +101,10 @@ def ordered(values: Iterable[str], preferred: Sequence[str] = ()) -> list[str]:
     return [v for v in preferred if v in present] + sorted(present - set(preferred))
 
 
-def objective_order() -> tuple[str, ...]:
-    """The objectives in display order: the registry's (the paper's baseline, its
+def objective_order(objectives: Collection[str]) -> tuple[str, ...]:
+    """The report's ``objectives`` in display order: the registry's (the paper's baseline, its
     self-supervised model, CLAR, then plug-ins)."""
-    return OBJECTIVES.names()
+    return tuple(name for name in OBJECTIVES.names() if name in objectives)
 
 
 def encoder_order() -> tuple[str, ...]:
@@ -133,11 +133,13 @@ def label_free(objective: str) -> bool:
     return objective in OBJECTIVES.names() and OBJECTIVES.get(objective).label_free()
 
 
-def compared_pairs(monitored: bool = False) -> list[tuple[str, str]]:
-    """(objective, other) for each objective and each one its ``compared_with`` names, in
-    registry order; with ``monitored``, only pairs whose both objectives log a curve (E4)."""
+def compared_pairs(objectives: Collection[str], monitored: bool = False) -> list[tuple[str, str]]:
+    """(objective, other) for each of the report's ``objectives`` and each one its
+    ``compared_with`` names, in registry order; with ``monitored``, only pairs whose both
+    objectives log a curve (E4). The other may be outside ``objectives``: its claim then says
+    it cannot be judged, as when the parameters run CLAR alone."""
     out = []
-    for name in OBJECTIVES.names():
+    for name in objective_order(objectives):
         cls = OBJECTIVES.get(name)
         for other in cls.compared_with:
             known = other in OBJECTIVES.names()
@@ -157,6 +159,9 @@ class Data:
     labelled: dict = field(default_factory=dict)  # (dataset, fraction) -> labels.Labelled
     # The grid's encoders in grid.inputs' order: E2 sets the others against the first.
     inputs: list[str] = field(default_factory=list)
+    # The parameters' grid objectives (run_info's, from build): the objectives the tables and
+    # claims speak of, so that a registered objective no run used adds nothing.
+    objectives: list[str] = field(default_factory=list)
     # Why the parameters ran no E1, where they ran none (run_info's e1_absent, from build).
     e1_absent: str = ""
 
@@ -182,6 +187,8 @@ def gather(results: pd.DataFrame, run_info: dict, per_clip: pd.DataFrame | None 
         labelled=labels.gather(df),
         # run_info's inputs are the parameters' (build); without them, the registry's order.
         inputs=list(run_info.get("inputs") or inputs),
+        # Without run_info's, the objectives the table holds.
+        objectives=list(run_info.get("objectives") or objective_order(set(df["objective"]))),
         e1_absent=str(run_info.get("e1_absent", "")),
     )
     grid_metrics = df.loc[df["experiment"] == GRID, "metric"].unique()
@@ -198,9 +205,11 @@ def inputs_of(grid: Cells, dataset: str) -> list[str]:
     return ordered((k[1] for k in grid if k[0] == dataset), encoder_order())
 
 
-def objectives_of(grid: Cells, dataset: str, input_: str | None = None) -> list[str]:
+def objectives_of(
+    grid: Cells, objectives: Collection[str], dataset: str, input_: str | None = None
+) -> list[str]:
     keys = (k for k in grid if k[0] == dataset and (input_ is None or k[1] == input_))
-    return ordered((k[2] for k in keys), objective_order())
+    return ordered((k[2] for k in keys), objective_order(objectives))
 
 
 def fractions_of(grid: Cells, dataset: str, input_: str) -> list[float]:

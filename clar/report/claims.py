@@ -4,7 +4,7 @@ supported, contradicted, mixed, inconclusive, or cannot be judged."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 import pandas as pd
@@ -144,18 +144,19 @@ def _augmentation_claims(data: Data, study: AugmentationStudy) -> list[Claim]:
     return [matter_claim, rank_claim]
 
 
-def _objectives_text() -> str:
-    """``supervised, self-supervised and CLAR``: every registered objective."""
-    names = [objective_short(o) for o in objective_order()]
+def _objectives_text(objectives: Collection[str]) -> str:
+    """``supervised, self-supervised and CLAR``: the report's objectives."""
+    names = [objective_short(o) for o in objective_order(objectives)]
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
 def _input_claims(compared: GridComparisons) -> list[Claim]:
     """Per encoder after the first of ``grid.inputs``: it beats the first for every objective."""
+    everyone = _objectives_text(compared.objectives)
     return [
         _from_comparisons(
             2,
-            f"{encoder_title(encoder)} beats {encoder_title(baseline)} for {_objectives_text()}",
+            f"{encoder_title(encoder)} beats {encoder_title(baseline)} for {everyone}",
             list(found.values()),
             f"Evaluation-head test accuracy at {pct(FULL_FRACTION)} labels, {encoder} − "
             f"{baseline}.",
@@ -166,7 +167,7 @@ def _input_claims(compared: GridComparisons) -> list[Claim]:
     ] or [
         Claim(
             2,
-            f"Each encoder beats the first of grid.inputs for {_objectives_text()}",
+            f"Each encoder beats the first of grid.inputs for {everyone}",
             UNJUDGED,
             f"Evaluation-head test accuracy at {pct(FULL_FRACTION)} labels, each encoder − the "
             "first.",
@@ -211,10 +212,11 @@ def _label_claims(compared: GridComparisons) -> list[Claim]:
     return every + lowest
 
 
-def _convergence_claims(races: dict[Key, e4.Race]) -> list[Claim]:
-    """Per monitored pair (CLAR, self-supervised): the first converges faster."""
+def _convergence_claims(objectives: Collection[str], races: dict[Key, e4.Race]) -> list[Claim]:
+    """Per monitored pair (CLAR, self-supervised) of ``objectives``: the first converges
+    faster."""
     out = []
-    for objective, other in compared_pairs(monitored=True):
+    for objective, other in compared_pairs(objectives, monitored=True):
         a, b = objective_short(objective), objective_short(other)
         mine = [r.comparison for k, r in races.items() if (k[2], k[4]) == (objective, other)]
         out.append(
@@ -241,7 +243,7 @@ def judge(
         *_augmentation_claims(data, study),
         *_input_claims(compared),
         *_label_claims(compared),
-        *_convergence_claims(races),
+        *_convergence_claims(data.objectives, races),
     ]
 
 

@@ -33,10 +33,12 @@ def compare(clips: Correctness, a: Config, b: Config, name: str) -> Comparison:
 class GridComparisons:
     """``inputs``: (encoder, baseline encoder) -> (dataset, objective) -> its comparison;
     ``versus``: (objective, other) -> (dataset, input, fraction) -> its comparison. Every pair
-    the parameters and the registry define is a key, compared or not."""
+    the parameters and the registry define is a key, compared or not; ``objectives`` are the
+    report's (:attr:`Data.objectives`)."""
 
     inputs: dict[Pair, dict[Key, Comparison]]
     versus: dict[Pair, dict[Key, Comparison]]
+    objectives: tuple[str, ...]
 
 
 def _augmentations(data: Data) -> str:
@@ -61,9 +63,11 @@ def grid_comparisons(data: Data) -> GridComparisons:
 
     encoders = encoder_pairs(data)
     inputs: dict[Pair, dict[Key, Comparison]] = {pair: {} for pair in encoders}
-    versus: dict[Pair, dict[Key, Comparison]] = {pair: {} for pair in compared_pairs()}
+    versus: dict[Pair, dict[Key, Comparison]] = {
+        pair: {} for pair in compared_pairs(data.objectives)
+    }
     for dataset in data.datasets:
-        for objective in objectives_of(grid, dataset):
+        for objective in objectives_of(grid, data.objectives, dataset):
             for (encoder, baseline), table in inputs.items():
                 mine = (dataset, encoder, objective, FULL_FRACTION)
                 theirs = (dataset, baseline, objective, FULL_FRACTION)
@@ -83,4 +87,4 @@ def grid_comparisons(data: Data) -> GridComparisons:
                     table[(dataset, input_, fraction)] = compare(
                         data.clips, config(*mine), config(*theirs), name
                     )
-    return GridComparisons(inputs, versus)
+    return GridComparisons(inputs, versus, tuple(data.objectives))

@@ -50,7 +50,8 @@ def table(data: Data, compared: GridComparisons) -> str:
     )
     for dataset in datasets:
         objectives = ordered(
-            (k[2] for k in grid if k[0] == dataset and k[3] == FULL_FRACTION), objective_order()
+            (k[2] for k in grid if k[0] == dataset and k[3] == FULL_FRACTION),
+            objective_order(data.objectives),
         )
         column = {
             i: {o: grid.get((dataset, i, o, FULL_FRACTION)) for o in objectives}
@@ -95,7 +96,9 @@ def figure(
     for ax, (dataset, pair) in zip(axes, keys, strict=False):
         found = compared.inputs[pair]
         encoder, baseline = pair
-        objectives = ordered((k[1] for k in found if k[0] == dataset), objective_order())
+        objectives = ordered(
+            (k[1] for k in found if k[0] == dataset), objective_order(data.objectives)
+        )
         ticks = []
         for x, objective in enumerate(objectives):
             comparison = found[(dataset, objective)]

@@ -3,6 +3,8 @@ and each against the objectives its ``compared_with`` names."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -36,18 +38,20 @@ def _and(names: list[str]) -> str:
     return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
 
 
-def _own_classifiers() -> tuple[str, str]:
-    """Which objectives have their own classifier, and the sentence on those that have none."""
-    names = objective_order()
+def _own_classifiers(objectives: Collection[str]) -> tuple[str, str]:
+    """Which of ``objectives`` have their own classifier, and the sentence on those that have
+    none."""
+    names = objective_order(objectives)
     own = [objective_short(o) for o in names if OBJECTIVES.get(o).own_classifier]
     none = [objective_short(o) for o in names if not OBJECTIVES.get(o).own_classifier]
     models = "model has" if len(none) == 1 else "models have"
     return _and(own) or "none", f"the {_and(none)} {models} none" if none else "every one has"
 
 
-def metrics() -> tuple[tuple[str, str, str], ...]:
-    """The metrics shown, each as (metric, section title, what it measures)."""
-    own, without = _own_classifiers()
+def metrics(objectives: Collection[str]) -> tuple[tuple[str, str, str], ...]:
+    """The metrics shown for the report's ``objectives``, each as (metric, section title, what
+    it measures)."""
+    own, without = _own_classifiers(objectives)
     return (
         (
             ACCURACY,
@@ -72,7 +76,7 @@ def metrics() -> tuple[tuple[str, str, str], ...]:
 def fraction_table(data: Data, grid: Cells, dataset: str, input_: str) -> str:
     """Objectives as rows, label fractions as columns, best objective per column in bold."""
     fractions = fractions_of(grid, dataset, input_)
-    objectives = objectives_of(grid, dataset, input_)
+    objectives = objectives_of(grid, data.objectives, dataset, input_)
     top = {f: best({o: grid.get((dataset, input_, o, f)) for o in objectives}) for f in fractions}
     rows = [
         [
@@ -109,15 +113,15 @@ def comparison_table(data: Data, compared: GridComparisons, dataset: str, input_
     return "\n" + md_table(header, rows) + note
 
 
-def _differences() -> str:
+def _differences(objectives: Collection[str]) -> str:
     """``CLAR's test-accuracy difference to each other objective`` (the objectives that name
     others in ``compared_with``)."""
     mine: dict[str, list[str]] = {}
-    for objective, other in compared_pairs():
+    for objective, other in compared_pairs(objectives):
         mine.setdefault(objective, []).append(other)
     if not mine:
         return "no objective is compared with another (none names any in compared_with)"
-    everyone = objective_order()
+    everyone = objective_order(objectives)
     parts = []
     for objective, others in mine.items():
         rest = [o for o in everyone if o != objective]
@@ -131,7 +135,8 @@ def _differences() -> str:
 
 
 def table(data: Data, compared: GridComparisons) -> str:
-    everyone = " vs ".join(objective_short(o) for o in objective_order())
+    everyone = " vs ".join(objective_short(o) for o in objective_order(data.objectives))
+    differences = _differences(data.objectives)
     text = f"# E3: {everyone} at each label fraction\n\n"
     if not data.grid.get(ACCURACY):
         return text + (
@@ -143,11 +148,11 @@ def table(data: Data, compared: GridComparisons) -> str:
         "fraction is in bold. Each section says which metric it shows. A label fraction is "
         "named by its nominal value and what it really gave: the share of the training clips "
         "labelled, their count and the labelled clips per class (fractions round up to at "
-        f"least one clip per class). Under the headline metric, {_differences()}, in points, "
+        f"least one clip per class). Under the headline metric, {differences}, in points, "
         f"with its {PAIRED}; "
         f"{MARKS_LEGEND}.\n" + grid_augmentations(data)
     )
-    for metric, heading, explanation in metrics():
+    for metric, heading, explanation in metrics(data.objectives):
         grid = data.grid.get(metric, {})
         if not grid:
             continue
@@ -165,7 +170,7 @@ def table(data: Data, compared: GridComparisons) -> str:
 def _accuracy_panel(ax: Axes, data: Data, grid: Cells, dataset: str) -> None:
     fractions_seen: set[float] = set()
     for input_ in inputs_of(grid, dataset):
-        for objective in objectives_of(grid, dataset, input_):
+        for objective in objectives_of(grid, data.objectives, dataset, input_):
             found = sorted(
                 (k[3], s)
                 for k, s in grid.items()

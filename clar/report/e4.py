@@ -17,6 +17,7 @@ method look slower):
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,7 +170,7 @@ def races(data: Data, curves: dict[Key, Curve]) -> dict[Key, Race]:
     model): the other's curve at the same fraction, or, where the other trains on no labels
     and has none there, its 100 % one. Keyed by (dataset, input, objective, fraction, other)."""
     out = {}
-    for objective, other in compared_pairs(monitored=True):
+    for objective, other in compared_pairs(data.objectives, monitored=True):
         for key, mine in sorted(curves.items(), key=lambda kv: str(kv[0])):
             if key[2] != objective:
                 continue
@@ -188,23 +189,24 @@ def panel_keys(data: Data, curves: dict[Key, Curve]) -> list[tuple[str, str]]:
     return sorted(keys, key=lambda k: (order.get(k[0], len(order)), k))
 
 
-def panel_curves(curves: dict[Key, Curve], dataset: str, input_: str) -> list[Curve]:
-    def order(c: Curve) -> tuple:
+def panel_curves(data: Data, curves: dict[Key, Curve], dataset: str, input_: str) -> list[Curve]:
+    order = objective_order(data.objectives)
+
+    def position(c: Curve) -> tuple:
         objective = str(c.key[2])
-        order = objective_order()
         rank = order.index(objective) if objective in order else len(order)
         return (rank, objective, -float(c.key[3]))
 
-    return sorted((c for k, c in curves.items() if k[:2] == (dataset, input_)), key=order)
+    return sorted((c for k, c in curves.items() if k[:2] == (dataset, input_)), key=position)
 
 
 def _epoch(value: int | None) -> str:
     return "not reached" if value is None else str(value)
 
 
-def _intro(share: str) -> str:
-    """What the race tables compare, for the pairs the registry defines."""
-    pairs = compared_pairs(monitored=True)
+def _intro(objectives: Collection[str], share: str) -> str:
+    """What the race tables compare, for the pairs the registry defines for ``objectives``."""
+    pairs = compared_pairs(objectives, monitored=True)
     if not pairs:
         return (
             "No monitored objective is compared with another monitored one (compared_with): "
@@ -226,7 +228,7 @@ def _intro(share: str) -> str:
 def _race_tables(data: Data, found: dict[Key, Race], dataset: str, input_: str, share: str) -> str:
     """One table per compared pair with races on (dataset, input_)."""
     text = ""
-    for objective, other in compared_pairs(monitored=True):
+    for objective, other in compared_pairs(data.objectives, monitored=True):
         mine = [
             r for k, r in found.items() if (*k[:3], k[4]) == (dataset, input_, objective, other)
         ]
@@ -264,11 +266,11 @@ def table(data: Data, curves: dict[Key, Curve], found: dict[Key, Race]) -> str:
     share = f"{100 * THRESHOLD_SHARE:g} %"
     text += (
         "Held-out (validation split) accuracy of the probe during training, in % (mean ± sample "
-        "std over seeds, n seeds).\n\n" + _intro(share)
+        "std over seeds, n seeds).\n\n" + _intro(data.objectives, share)
     )
     for dataset, input_ in panel_keys(data, curves):
         rows = []
-        for c in panel_curves(curves, dataset, input_):
+        for c in panel_curves(data, curves, dataset, input_):
             rows.append(
                 [
                     objective_name(str(c.key[2])),
@@ -294,7 +296,7 @@ def figure(data: Data, curves: dict[Key, Curve]) -> Figure:
     fig, axes = panels(len(keys), width=5.2, height=3.8)
     handles: dict[str, object] = {}
     for ax, (dataset, input_) in zip(axes, keys, strict=False):
-        mine = panel_curves(curves, dataset, input_)
+        mine = panel_curves(data, curves, dataset, input_)
         fractions = sorted({float(c.key[3]) for c in mine}, reverse=True)
         for c in mine:
             colour = objective_colour(str(c.key[2]))

@@ -14,7 +14,8 @@ import pandas as pd
 
 from clar import runs
 from clar.config import Params
-from clar.report.aggregate import objective_name, objective_order, ordered
+from clar.objectives import OBJECTIVES
+from clar.report.aggregate import objective_name, ordered
 from clar.report.results import run_key, selected
 from clar.report.tables import md_table
 
@@ -75,7 +76,8 @@ def table(found: list[dict], datasets: Sequence[str] = ()) -> str:
     for r in found:
         key = (r["experiment"], r["objective"], *(r[k] for k in SETTINGS))
         groups.setdefault(key, []).append((str(r["dataset"]), int(r["runs"])))
-    rank = {o: i for i, o in enumerate(objective_order())}
+    # The rows are of objectives that ran, the E1 one included: the whole registry orders them.
+    rank = {o: i for i, o in enumerate(OBJECTIVES.names())}
     first = {e: i for i, e in enumerate(EXPERIMENT_NAMES)}
 
     def order(key: tuple) -> tuple:
