@@ -15,14 +15,12 @@ in the same run.
 - pitch shift: the bucketed batch (:func:`clar.augment.pitch_shift`) against
   ``torchaudio.functional.pitch_shift`` one clip at a time; features: clips per second.
 
-The sections of a step are timed with CUDA events on a GPU (read after the loop, so the loop
-itself never waits for the device) and with the wall clock on a CPU; the step time is the wall
-time of the whole loop, synchronised once at each end. The figures go to
+Sections are timed with CUDA events on a GPU (read after the loop, which never waits for the
+device), with the wall clock on a CPU; the step time is the whole loop's, synchronised once. The figures go to
 :data:`clar.plan.BENCH_FILE`, where ``python -m clar plan`` reads the MFU.
 
 ``python -m clar.bench [--device cuda] [--width 1.0] [--batch 128] [--steps 20] [--workers 16]
-[--compile]``; ``--compile`` times every step a second time through ``torch.compile``, as
-``train.compile: true`` trains, beside the eager step.
+[--compile]``; ``--compile`` also times every step through ``torch.compile``.
 """
 
 from __future__ import annotations
@@ -365,8 +363,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"{steps} timed steps; {mfu_note}"
     )
     speedup, rate = augmentation_and_features(clips, generator, args.repeats)
-    # Every registered encoder with every registered objective that accepts it, the paper's
-    # own first.
+    # Every registered encoder with every objective that accepts it, the paper's own first.
     rows = [
         training_step(input, objective, width, batch, samples, steps, device, compiled)
         for input in ENCODERS.names()
