@@ -63,7 +63,7 @@ def train_and_evaluate(
         params.evaluate.batch_size,
         device,
         params.train.device_clips_bytes,
-        frames=takes_frames(params.evaluate.head),
+        frames=takes_frames(params.evaluate.head, *params.evaluate.extra_heads),
     )
     for fraction in fractions:
         scored, predictions = evaluate(
@@ -83,6 +83,19 @@ def train_and_evaluate(
             f"{out}: {len(history)} epochs; at {fraction:g} % labels the evaluation head "
             f"scores {result['evaluation_head']['accuracy']:.3f} on the test split"
         )
+        for head in params.evaluate.extra_heads:
+            probed, probe_predictions = evaluate(
+                model,
+                store,
+                embedded,
+                fraction,
+                params.evaluate,
+                seed=run.seed,
+                own_classifier=False,
+                desc=f"{name}: {head} head at {fraction:g} %",
+                head_name=head,
+            )
+            runs.write_probe(out, head, {"run": info["run"], **probed}, probe_predictions)
     return out
 
 

@@ -81,6 +81,15 @@ def load_methods(params: Params) -> None:
     ENCODERS.get(study.input, f"{source}: augmentation_study.input")
     OBJECTIVES.get(study.objective, f"{source}: augmentation_study.objective")
     HEADS.get(params.evaluate.head, f"{source}: evaluate.head")
+    for i, name in enumerate(params.evaluate.extra_heads):
+        HEADS.get(name, f"{source}: evaluate.extra_heads[{i}]")
+        if name == params.evaluate.head or name in params.evaluate.extra_heads[:i]:
+            raise invalid(
+                source,
+                f"evaluate.extra_heads[{i}]",
+                name,
+                "a head other than evaluate.head, each once",
+            )
     for name in params.train.per_objective:
         # A key naming no objective would apply to no run: refused, with the names allowed.
         if name not in OBJECTIVES.names():

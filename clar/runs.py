@@ -8,7 +8,9 @@ A run folder (:func:`folder`) holds:
 - ``evaluation-f<fraction>.json``: the evaluation head's scores at a label fraction, and the
   labelled clips it was fitted on (count and share, per class);
 - ``predictions-f<fraction>.npz``: its per-clip test predictions, what the report's paired
-  intervals resample (:func:`write_predictions`).
+  intervals resample (:func:`write_predictions`);
+- ``probe-<head>-f<fraction>.json`` and ``probe-<head>-predictions-f<fraction>.npz``: the same
+  for each head of ``evaluate.extra_heads`` (:func:`write_probe`).
 
 Its checkpoint lives in the twin folder under ``checkpoints/``, which is not a DVC output (an
 uncached output would keep the stage out of the run-cache); a run started again with the same
@@ -283,6 +285,26 @@ def predictions_file(fraction: float) -> str:
     return f"predictions-f{fraction:g}.npz"
 
 
+# An evaluation head scored beside ``evaluate.head`` (``evaluate.extra_heads``) writes its own
+# pair of files, named so that EVALUATION_GLOB and PREDICTIONS_GLOB never match them: the
+# report's main tables read only the evaluation head's.
+PROBE_PREFIX = "probe-"
+
+
+def probe_file(head: str, fraction: float) -> str:
+    """``probe-<head>-f<fraction>.json``: :func:`evaluation_file` of an extra head."""
+    return f"{PROBE_PREFIX}{head}-f{fraction:g}.json"
+
+
+def probe_predictions_file(head: str, fraction: float) -> str:
+    """``probe-<head>-predictions-f<fraction>.npz``: :func:`predictions_file` of an extra head."""
+    return f"{PROBE_PREFIX}{head}-{predictions_file(fraction)}"
+
+
+# Every extra head's evaluation at every fraction (the head is named inside, not parsed here).
+PROBE_GLOB = f"{PROBE_PREFIX}*-f*.json"
+
+
 def write_predictions(run_dir: Path, fraction: float, predictions: dict[str, np.ndarray]) -> None:
     """``predictions-f<fraction>.npz``: one row per test clip, in the split's manifest order.
 
@@ -291,6 +313,20 @@ def write_predictions(run_dir: Path, fraction: float, predictions: dict[str, np.
     for runs with a classifier of their own ``classifier_predicted`` / ``classifier_logits``.
     """
     write_atomic(run_dir / predictions_file(fraction), lambda tmp: _savez(tmp, predictions))
+
+
+def write_probe(run_dir: Path, head: str, result: dict, predictions: dict[str, np.ndarray]) -> None:
+    """An extra head's evaluation and predictions, as :func:`write_evaluation` and
+    :func:`write_predictions` write the evaluation head's."""
+    fraction = result["fraction"]
+    write_json(run_dir / probe_file(head, fraction), result)
+    path = run_dir / probe_predictions_file(head, fraction)
+    write_atomic(path, lambda tmp: _savez(tmp, predictions))
+
+
+def read_probe_predictions(run_dir: Path, head: str, fraction: float) -> dict[str, np.ndarray]:
+    with np.load(run_dir / probe_predictions_file(head, fraction), allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
 
 
 def _savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -307,6 +343,13 @@ def read_predictions(run_dir: Path, fraction: float) -> dict[str, np.ndarray]:
 def evaluations(root: Path, experiment: str) -> list[dict]:
     """Every evaluation written under ``root/experiment``, in path order."""
     return [read_json(p) for p in sorted((root / experiment).rglob(EVALUATION_GLOB))]
+
+
+def probes(root: Path, experiment: str) -> list[tuple[Path, dict]]:
+    """Every extra head's evaluation under ``root/experiment`` (:func:`write_probe`), with its
+    run folder, in path order."""
+    found = sorted((root / experiment).rglob(PROBE_GLOB))
+    return [(p.parent, read_json(p)) for p in found]
 
 
 def trained(root: Path, experiment: str) -> list[Path]:

@@ -176,7 +176,7 @@ def test_build_writes_every_declared_file(tmp_path: Path) -> None:
         ),
         report=SimpleNamespace(allow_incomplete=False),
         augment=SimpleNamespace(identical_views="keep"),
-        evaluate=SimpleNamespace(selection="fraction"),
+        evaluate=SimpleNamespace(selection="fraction", head="mlp", extra_heads=()),
     )
     out = tmp_path / "reports"
     written = report.build(

@@ -170,6 +170,9 @@ class EvaluateParams(Section):
     selection: Literal["fraction", "full_validation", "last_epoch"] = "fraction"
     """The head's epoch: best on the validation clips the run's label fraction keeps, best on
     every validation clip, or the last (:func:`clar.probe.selection_clips`)."""
+    extra_heads: tuple[Name, ...] = ()
+    """Evaluation heads scored beside ``head`` on the same embeddings, into files of their own
+    (:func:`clar.runs.probe_file`) and the report's head table (:mod:`clar.report.heads`)."""
 
 
 Fraction = Annotated[float, Field(gt=0, le=100)]

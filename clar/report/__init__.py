@@ -28,6 +28,7 @@ from clar.report import (
     e4,
     files,
     forest,
+    heads,
     index,
     per_clip,
     provenance,
@@ -64,6 +65,7 @@ def render(
         files.E2_TABLE: e2.table(data, compared),
         files.E3_TABLE: e3.table(data, compared),
         files.E4_TABLE: e4.table(data, curves, races),
+        files.HEADS_TABLE: heads.table(data, run_info),
     }
     written = [write_text(out_dir / name, text) for name, text in tables.items()]
     found = claims.judge(data, study, compared, races)
@@ -111,6 +113,9 @@ def build(
     # run used adds no row and no claim).
     info["objectives"] = list(grid.objectives(params))
     info["missing"] = absent
+    if params.evaluate.extra_heads:  # only then: without them run_info.json stays as it was
+        extra = list(params.evaluate.extra_heads)
+        info["heads"] = {"head": params.evaluate.head, "extra_heads": extra}
     reason = provenance.e1_absent(params)
     if reason:  # only then: a run with E1 keeps its run_info.json as it was
         info["e1_absent"] = reason

@@ -41,7 +41,7 @@ class GridComparisons:
     objectives: tuple[str, ...]
 
 
-def _augmentations(data: Data) -> str:
+def compared_augmentations(data: Data) -> str:
     # select() keeps one grid augmentation setting; should a table mix several, the most
     # common one is compared (the tables say which were used).
     grid = data.df[data.df["experiment"] == GRID]["augmentations"]
@@ -56,7 +56,7 @@ def encoder_pairs(data: Data) -> list[Pair]:
 def grid_comparisons(data: Data) -> GridComparisons:
     """Every pair the grid's accuracy cells allow."""
     grid = data.grid.get(ACCURACY, {})
-    augs = _augmentations(data)
+    augs = compared_augmentations(data)
 
     def config(dataset: str, input_: str, objective: str, fraction: float) -> Config:
         return (GRID, dataset, input_, objective, float(fraction), augs)

@@ -19,6 +19,9 @@ E2_TABLE = "e2_raw_vs_spectrogram.md"
 E3_TABLE = "e3_label_fractions.md"
 E4_TABLE = "e4_convergence.md"
 TABLES = (E1_TABLE, E2_TABLE, E3_TABLE, E4_TABLE)
+# Each head of evaluate.extra_heads against evaluate.head (clar.report.heads): always written,
+# a one-line note without extra heads, and listed in index.md only with them.
+HEADS_TABLE = "heads.md"
 
 # A figure is named by its stem and written once per format: a PNG to look at, an SVG to zoom.
 E1_FIGURE = "e1_heatmaps"
@@ -47,7 +50,7 @@ INDEX = "index.md"
 
 # What :func:`clar.report.render` writes, every time, whatever the profile ran: dvc.yaml
 # declares fixed outputs.
-RENDERED = (*TABLES, *FIGURE_FILES, CURVES, INDEX)
+RENDERED = (*TABLES, HEADS_TABLE, *FIGURE_FILES, CURVES, INDEX)
 DATA = (RESULTS, PER_CLIP, RUN_INFO, SUMMARY, TIMINGS)
 ALL = (*DATA, *RENDERED)
 

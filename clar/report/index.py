@@ -6,7 +6,7 @@ import math
 from collections.abc import Sequence
 
 from clar.data.catalog import DATASETS
-from clar.report import files, settings
+from clar.report import files, heads, settings
 from clar.report.aggregate import Data, ordered
 from clar.report.claims import Claim
 from clar.report.intervals import BOOTSTRAP_SEED, RESAMPLES, signed
@@ -272,9 +272,14 @@ def page(data: Data, run_info: dict, found: Sequence[Claim], tables: dict[str, s
         png = files.figure_file(figure, files.PNG)
         text += f"; figure: [{png}]({png})\n\n" + _figure_links(figure, title) + "\n"
         text += _demote(_without_title(tables[table])) + "\n"
+    if heads.present(run_info):
+        text += f"\n## {heads.TITLE}\n\nTable: [{files.HEADS_TABLE}]({files.HEADS_TABLE})\n\n"
+        text += _demote(_without_title(tables[files.HEADS_TABLE])) + "\n"
     text += "\n## Confusion matrices\n\n"
     text += _figure_links(files.CONFUSIONS_FIGURE, "confusion matrices")
-    text += "\n## Files\n\n" + "".join(
-        f"- [{name}]({name})\n" for name in files.RENDERED if name != files.INDEX
-    )
+    # heads.md is always written but named only where it holds a table.
+    listed = [n for n in files.RENDERED if n != files.INDEX]
+    if not heads.present(run_info):
+        listed.remove(files.HEADS_TABLE)
+    text += "\n## Files\n\n" + "".join(f"- [{name}]({name})\n" for name in listed)
     return text

@@ -23,6 +23,9 @@ from clar.vocabulary import join_combo, split_combo
 
 KEY_COLUMNS = ("experiment", "dataset", "input", "objective", "fraction", "augmentations", "seed")
 COLUMNS = (*KEY_COLUMNS, "clips", "correct")
+# Rows of the heads of ``evaluate.extra_heads`` name theirs in this column, which the table has
+# only when there are such rows (the evaluation head's rows leave it empty).
+HEAD = "head"
 # A configuration over its seeds: the key columns without the seed.
 Config = tuple[Hashable, ...]
 
@@ -65,13 +68,27 @@ def collect(runs_dir: Path) -> pd.DataFrame:
                     continue
                 predictions = runs.read_predictions(run_dir, fraction)
                 rows.append(row(result, experiment, predictions))
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    extra = []
+    for experiment in runs.EXPERIMENTS:
+        for run_dir, result in runs.probes(runs_dir, experiment):
+            head, fraction = result["evaluation_head"]["kind"], float(result["fraction"])
+            if (run_dir / runs.probe_predictions_file(head, fraction)).exists():
+                predictions = runs.read_probe_predictions(run_dir, head, fraction)
+                extra.append({**row(result, experiment, predictions), HEAD: head})
+    if not extra:
+        return pd.DataFrame(rows, columns=list(COLUMNS))
+    return pd.DataFrame(rows + extra, columns=[*COLUMNS, HEAD])
 
 
 def read(path: Path) -> pd.DataFrame:
     """``per_clip.csv`` as written; ``correct`` stays text (as a number it would lose its
     leading zeros)."""
     return pd.read_csv(path, dtype={"clips": str, "correct": str, "augmentations": str})
+
+
+def head_config(config: Config, head: str) -> Config:
+    """The configuration of an extra head's evaluations of the runs of ``config``."""
+    return (*config, head)
 
 
 @dataclass(frozen=True)
@@ -83,7 +100,10 @@ class Outcomes:
 
 
 class Correctness:
-    """The per-clip table indexed by configuration and seed, for pairing runs."""
+    """The per-clip table indexed by configuration and seed, for pairing runs.
+
+    An extra head's rows are indexed by the configuration with the head's name appended
+    (:func:`head_config`), apart from the evaluation head's."""
 
     def __init__(self, table: pd.DataFrame | None) -> None:
         self._runs: dict[Config, dict[int, Outcomes]] = {}
@@ -96,8 +116,10 @@ class Correctness:
             df[column] = df[column].fillna("").astype(str)
         # One combination, one name, whatever order a table wrote it in.
         df["augmentations"] = [join_combo(split_combo(a)) for a in df["augmentations"]]
-        for r in df.itertuples(index=False):
+        heads = df[HEAD].fillna("").astype(str) if HEAD in df else pd.Series("", index=df.index)
+        for r, head in zip(df.itertuples(index=False), heads, strict=True):
             config = tuple(getattr(r, c) for c in KEY_COLUMNS[:-1])
+            config = head_config(config, head) if head else config
             outcomes = Outcomes(str(r.clips), decode(str(r.correct)))
             self._runs.setdefault(config, {})[int(r.seed)] = outcomes
 
@@ -105,8 +127,8 @@ class Correctness:
         return bool(self._runs)
 
     def configs(self) -> list[Config]:
-        """Every configuration with at least one evaluation."""
-        return list(self._runs)
+        """Every configuration with at least one evaluation of the evaluation head."""
+        return [c for c in self._runs if len(c) == len(KEY_COLUMNS) - 1]
 
     def seeds(self, config: Config) -> dict[int, Outcomes]:
         return self._runs.get(tuple(config), {})

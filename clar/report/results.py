@@ -59,6 +59,16 @@ LABELLED_SHARE = "labelled_share"
 LABELLED_MIN_PER_CLASS = "labelled_min_per_class"
 LABELLED_MAX_PER_CLASS = "labelled_max_per_class"
 TEST_CLIPS = "test_clips"
+# An evaluation head of ``evaluate.extra_heads``, scored beside the evaluation head on the same
+# run: its own metric names, so that no row of the evaluation head's changes and a results table
+# without extra heads is the same as before they existed.
+HEAD_METRIC = "head:"
+HEAD_METRICS = (ACCURACY, MACRO_F1)
+
+
+def head_metric(head: str, metric: str) -> str:
+    """``("linear", "accuracy")`` -> ``"head:linear:accuracy"``."""
+    return f"{HEAD_METRIC}{head}:{metric}"
 
 
 def confusion_metric(true: str, predicted: str) -> str:
@@ -105,6 +115,14 @@ def metric_rows(result: dict, experiment: str) -> list[dict]:
     return rows
 
 
+def probe_rows(result: dict, experiment: str) -> list[dict]:
+    """The rows of one extra head's evaluation (:func:`clar.runs.write_probe`): its
+    :data:`HEAD_METRICS` under :func:`head_metric` names."""
+    key = run_key(result["run"], experiment, result["fraction"])
+    head = result["evaluation_head"]
+    return [{**key, "metric": head_metric(head["kind"], m), "value": head[m]} for m in HEAD_METRICS]
+
+
 def _sample_sizes(result: dict) -> dict[str, float]:
     """The labelled and test clip counts of an evaluation, where it records them."""
     out: dict[str, float] = {}
@@ -147,6 +165,9 @@ def collect(runs_dir: Path, profile: str, git_rev: str) -> pd.DataFrame:
             rows += metric_rows(result, experiment)
     for run_dir in runs.trained(runs_dir, runs.GRID):
         rows += history_rows(run_dir)
+    for experiment in runs.EXPERIMENTS:
+        for _, result in runs.probes(runs_dir, experiment):
+            rows += probe_rows(result, experiment)
     frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in PROVENANCE_COLUMNS])
     frame["epoch"] = frame["epoch"].astype("Int64")
     frame["profile"] = profile
