@@ -16,8 +16,8 @@ in the same run.
   ``torchaudio.functional.pitch_shift`` one clip at a time; features: clips per second.
 
 Sections are timed with CUDA events on a GPU (read after the loop, which never waits for the
-device), with the wall clock on a CPU; the step time is the whole loop's, synchronised once. The figures go to
-:data:`clar.plan.BENCH_FILE`, where ``python -m clar plan`` reads the MFU.
+device), with the wall clock on a CPU; the step time is the whole loop's, synchronised once.
+The figures go to :data:`clar.plan.BENCH_FILE`, where ``python -m clar plan`` reads the MFU.
 
 ``python -m clar.bench [--device cuda] [--width 1.0] [--batch 128] [--steps 20] [--workers 16]
 [--compile]``; ``--compile`` also times every step through ``torch.compile``.
