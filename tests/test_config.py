@@ -221,7 +221,8 @@ def test_params_command_refuses_a_bad_option_in_one_line(project):
     )
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
-        "error: conf: loss = 'bogus' is invalid; allowed: all, contrastive, extended, hybrid, supervised"
+        "error: conf: loss = 'bogus' is invalid; allowed: all, contrastive, extended, hybrid, "
+        "supervised"
     ]
     assert (project / "params.yaml").read_bytes() == before
 
