@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from clar import distributed, runs, sources
 from clar.augment.transforms import augment
+from clar.batches import epoch_draw
 from clar.config import AugmentParams, FeatureParams, TrainParams
 from clar.data.clips import Clips
 from clar.data.store import Store
@@ -36,25 +37,6 @@ from clar.plugins import files_digest
 from clar.probe import encoder_inputs, recompute_batch_norm
 from clar.progress import progress_bar
 from clar.runs import Run
-
-
-def epoch_batches(pool: Tensor, steps: int, batch: int, generator: torch.Generator) -> Tensor:
-    """``[steps, batch]`` indices of ``pool``, every row from within one shuffle of it.
-
-    Shuffles are drawn in turn and each is cut into whole batches; its last
-    ``len(pool) % batch`` indices are left out, so that no batch straddles two shuffles and holds
-    a clip twice (the clip would be its own negative). A pool smaller than an epoch is cycled by
-    whole shuffles. ``batch`` is at most ``len(pool)``.
-    """
-    if not 0 < batch <= len(pool):
-        raise ValueError(f"a batch of {batch} from a pool of {len(pool)}")
-    per_shuffle = len(pool) // batch
-    shuffles = [
-        pool[torch.randperm(len(pool), generator=generator, device=generator.device)]
-        for _ in range(math.ceil(steps / per_shuffle))
-    ]
-    rows = torch.cat([s[: per_shuffle * batch].view(per_shuffle, batch) for s in shuffles])
-    return rows[:steps]
 
 
 def training_network(
@@ -92,7 +74,9 @@ class Session:
     clips: Clips
     labels: Tensor  # [N] the labels the objective may read (-1: none)
     pool: Tensor  # [P] the training clips batches are drawn from
+    labelled: Tensor  # [L] the labelled clips, for an objective that draws them apart
     batch: int  # the global batch, split evenly over the ranks when data-parallel
+    shown: int  # of each batch, the clips drawn apart from ``labelled`` (0: none)
     steps: int  # optimisation steps per epoch
     model: Model
     net: nn.Module  # what the loop runs: the model, or its DDP / compiled wrapper
@@ -137,6 +121,8 @@ def set_up(
     steps = max(1, math.ceil(len(clips) / params.batch_size))
     if batch < 2:
         raise ClarError(f"run {run}: {len(pool)} training clip(s) available; batch norm needs 2")
+    labelled_clips = labelled.nonzero().squeeze(1)
+    shown = min(objective.labelled_batch(batch), len(labelled_clips), batch - 1)
     model = build_model(
         run.input, run.objective, len(store.classes), params.width, store.sample_rate, features
     ).to(device)
@@ -147,8 +133,8 @@ def set_up(
     # shares (a wrapper's own state dict would prefix every key).
     net = training_network(model, device, params.compile)
     return Session(
-        run, objective, device, generator, clips, labels, pool, batch, steps, model, net,
-        optimizer, schedule, augment_params,
+        run, objective, device, generator, clips, labels, pool, labelled_clips, batch, shown,
+        steps, model, net, optimizer, schedule, augment_params,
     )  # fmt: skip
 
 
@@ -162,10 +148,11 @@ def train_epoch(s: Session, epoch: int, params: TrainParams, bar) -> dict:
     s.net.train()
     autocast = torch.autocast(s.device.type, dtype=torch.bfloat16, enabled=s.device.type == "cuda")
     per_step = []
-    batches = distributed.shard(epoch_batches(s.pool, s.steps, s.batch, s.generator))
-    for index, waveforms in zip(batches, s.clips.batches(batches), strict=True):
+    draw = epoch_draw(s.pool, s.labelled, s.labels, s.steps, s.batch, s.shown, s.generator)
+    batches, targets = (distributed.shard(part) for part in draw)
+    for labels, waveforms in zip(targets, s.clips.batches(batches), strict=True):
         with autocast:
-            losses = s.objective.loss(s.net, waveforms, s.labels[index], s.views)
+            losses = s.objective.loss(s.net, waveforms, labels, s.views)
         s.optimizer.zero_grad(set_to_none=True)
         losses["loss"].backward()
         s.optimizer.step()

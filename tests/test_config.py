@@ -29,14 +29,22 @@ def test_committed_params_are_the_composed_default(raw):
     assert compose(ROOT / "conf") == raw, "run `make params` after editing conf/"
 
 
+QUICK = {"fixmatch": {"mu": 1}}
+
+
 @pytest.mark.parametrize(
     "override, key, expected",
     [
-        ("loss=hybrid", "loss", {"fraction_trained": ["hybrid"], "label_free": [], "options": {}}),
+        # The quick profile's FixMatch option stays, whatever objectives run.
+        (
+            "loss=hybrid",
+            "loss",
+            {"fraction_trained": ["hybrid"], "label_free": [], "options": QUICK},
+        ),
         (
             "loss=contrastive",
             "loss",
-            {"fraction_trained": [], "label_free": ["contrastive"], "options": {}},
+            {"fraction_trained": [], "label_free": ["contrastive"], "options": QUICK},
         ),
         # E1 trains the contrastive objective: an option without it has no study.
         ("loss=hybrid", "augmentation_study.datasets", []),

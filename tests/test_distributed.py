@@ -22,12 +22,14 @@ from test_train import FEATURES, TRAIN, read_history, tone_store
 from torch import nn
 
 from clar import distributed
+from clar.batches import epoch_batches
 from clar.compose import compose
 from clar.config import AugmentParams, parse_params
 from clar.errors import ClarError
 from clar.losses import nt_xent
+from clar.objectives.fixmatch import FixMatchOptions
 from clar.runs import Run
-from clar.train import epoch_batches, train, training_network
+from clar.train import train, training_network
 
 pytestmark = pytest.mark.numeric
 
@@ -39,7 +41,16 @@ VIEWS = "fade+time_mask"
 # float64 (clar.precision): in float32 the two orders of summation drift apart by rounding
 # alone, ~1e-4 after three steps and different on each CPU (kernel paths, thread counts), which
 # no tolerance can tell from a wrong step; in float64 they agree to ~1e-11.
-SAME = (("supervised", 100.0), ("contrastive", 100.0), ("hybrid", 50.0))
+SAME = (
+    ("supervised", 100.0),
+    ("contrastive", 100.0),
+    ("hybrid", 50.0),
+    ("fixmatch", 50.0),
+)
+# FixMatch's views name their own augmentations: none here, and every pseudo-label kept, so
+# that its unlabelled term is in the comparison (its labelled clips, B = 1 of each batch of 8,
+# fall on rank 0).
+OPTIONS = {"fixmatch": FixMatchOptions(weak=(), strong=(), threshold=0.0)}
 # The float64 agreement asked of one against two processes, in the logged losses (rounded to
 # five decimals in history.tsv, so: equal) and in the trained weights, which differed by at most
 # 3.1e-11 here: 300 times that, still 10,000 times below float32's rounding drift and far below
@@ -64,7 +75,7 @@ from clar.errors import ClarError
 from clar.data.store import Store
 from clar.runs import Run
 from clar.train import train
-from test_distributed import FEATURES, PARAMS
+from test_distributed import FEATURES, OPTIONS, PARAMS
 
 store, out, *cells = sys.argv[1:]
 torch.set_default_dtype(torch.float64)
@@ -77,7 +88,8 @@ if not distributed.relaunch(2, 1, sys.argv):
             params = PARAMS.model_copy(update={{"devices": 2, "epochs": int(epochs)}})
             name = f"{{objective}}-{{views}}"
             train(run, Store.open(store), params, AugmentParams(), FEATURES, Path(out) / name,
-                  Path(out) / "checkpoints" / name, progress=False, monitor=False)
+                  Path(out) / "checkpoints" / name, progress=False, monitor=False,
+                  options=OPTIONS.get(objective))
 """
 
 
@@ -183,15 +195,21 @@ def test_gathered_losses_have_one_process_gradients(tmp_path):
 def test_two_processes_train_as_one_over_the_same_global_batch(
     store, two_processes, tmp_path, float64
 ):
-    """Augmentations off, float64: the loss (and the hybrid's parts) and learning rate agree
-    to :data:`FLOAT64_ATOL`."""
+    """Augmentations off, float64: the loss (and the hybrid's and FixMatch's parts) and learning
+    rate agree to :data:`FLOAT64_ATOL`."""
     for objective, fraction in SAME:
         run = Run("tones", "spectrogram", objective, fraction, 0, ())
         params = PARAMS.model_copy(update={"epochs": 1})
         out, checkpoints = tmp_path / objective, tmp_path / "checkpoints" / objective
-        train(run, store, params, AugmentParams(), FEATURES, out, checkpoints, monitor=False)
+        options = OPTIONS.get(objective)
+        train(
+            run, store, params, AugmentParams(), FEATURES, out, checkpoints, monitor=False,
+            options=options,
+        )  # fmt: skip
         one, two = history(out), history(two_processes / f"{objective}--")
         assert len(one) == 1 and set(one.columns) == set(two.columns)
+        if objective == "fixmatch":  # the pseudo-label term is compared, not left at 0
+            assert (one["mask"] == 1).all() and (one["unsupervised"] > 0).all()
         pd.testing.assert_frame_equal(
             one, two[one.columns], check_exact=False, atol=FLOAT64_ATOL, rtol=0
         )

@@ -18,6 +18,7 @@ import test_train
 import torch
 
 from clar import runs
+from clar.batches import epoch_draw
 from clar.config import AugmentParams
 from clar.models import build_model
 from clar.objectives import OBJECTIVES, Labels
@@ -52,8 +53,9 @@ def test_both_declare_semi_supervised_runs_paired_with_clar():
 
 
 def test_fixmatch_mask_and_loss_by_hand(float64):
-    # Four clips, three classes: clip 0 labelled; the weak views of clips 0 and 2 are confident
-    # (softmax max 0.9975 and 0.9526 >= 0.95), those of 1 and 3 not (0.9362 just under).
+    # Four clips, three classes: clip 0 labelled, 1-3 unlabelled; the weak views of clips 0 and
+    # 2 are confident (softmax max 0.9975 and 0.9526 >= 0.95), those of 1 and 3 not (0.9362
+    # just under).
     weak = torch.tensor(
         [[7.0, 1.0, 0.0], [0.0, 3.0, 0.3], [0.1, 0.0, 3.7], [2.0, 2.0, 2.0]], requires_grad=True
     )
@@ -72,22 +74,51 @@ def test_fixmatch_mask_and_loss_by_hand(float64):
     confident = [max(softmax(r)) >= 0.95 for r in w]
     assert confident == [True, False, True, False]
     pseudo = [max(range(3), key=lambda c: softmax(r)[c]) for r in w]
-    unsupervised = sum(ce(s[b], pseudo[b]) for b in range(4) if confident[b]) / 4
+    # The pseudo-label term is FixMatch's mean over the mu B unlabelled clips: clip 0, though
+    # confident, is labelled and not among them.
+    unsupervised = sum(ce(s[b], pseudo[b]) for b in (1, 2, 3) if confident[b]) / 3
     supervised = ce(w[0], 1)
     for lambda_u in (1.0, 0.5):
         parts = fixmatch_loss(weak, strong, labels, 0.95, lambda_u)
         torch.testing.assert_close(parts["supervised"], torch.tensor(supervised))
         torch.testing.assert_close(parts["unsupervised"], torch.tensor(unsupervised))
-        torch.testing.assert_close(parts["mask"], torch.tensor(0.5))
+        torch.testing.assert_close(parts["mask"], torch.tensor(1 / 3))
         torch.testing.assert_close(
             parts["loss"], torch.tensor(supervised + lambda_u * unsupervised)
         )
-    # The pseudo-labels are targets: no gradient reaches the weak views of unlabelled clips.
+    # The pseudo-labels are targets: no gradient reaches the weak views of unlabelled clips,
+    # nor any strong view but the confident unlabelled one.
     fixmatch_loss(weak, strong, labels, 0.95, 1.0)["loss"].backward()
     assert weak.grad[1:].abs().sum() == 0 and weak.grad[0].abs().sum() > 0
-    assert strong.grad[[0, 2]].abs().sum() > 0 and strong.grad[[1, 3]].abs().sum() == 0
-    # A lower threshold keeps every pseudo-label.
+    assert strong.grad[2].abs().sum() > 0 and strong.grad[[0, 1, 3]].abs().sum() == 0
+    # A lower threshold keeps every unlabelled clip's pseudo-label.
     assert fixmatch_loss(weak, strong, labels, 0.3, 1.0)["mask"] == 1.0
+
+
+def test_fixmatch_batches_hold_b_labelled_and_mu_b_unlabelled_clips():
+    # 40 training clips, 6 labelled (ids 0-5, class = id % 3); batches of 16 = 2 (1 + 7).
+    assert FixMatchOptions().mu == 7
+    assert make_objective("fixmatch", TRAIN).labelled_batch(16) == 2
+    options = FixMatchOptions(mu=3)
+    assert make_objective("fixmatch", TRAIN, options).labelled_batch(16) == 4
+    assert make_objective("hybrid", TRAIN).labelled_batch(16) == 0
+    labels = torch.arange(40) % 3
+    labelled = torch.arange(40) < 6
+    pool, shown_labels = torch.arange(40), torch.where(labelled, labels, -1)
+    rows, seen = epoch_draw(
+        pool, labelled.nonzero().squeeze(1), shown_labels, 9, 16, 2, torch.Generator()
+    )
+    assert rows.shape == seen.shape == (9, 16)
+    assert (rows[:, :2] < 6).all() and (seen[:, :2] == labels[rows[:, :2]]).all()
+    assert (seen[:, 2:] == -1).all()
+    # Each labelled shuffle of 6 gives 3 whole batches of 2: every labelled clip once in them.
+    for shuffle in rows[:, :2].reshape(3, 6):
+        assert sorted(shuffle.tolist()) == list(range(6))
+    # The unlabelled part is the whole pool, two shuffles of 40 cut into batches of 14.
+    assert len(set(rows[:2, 2:].flatten().tolist())) == 28
+    # Without a labelled draw: the pool's batches, with the labels the objective may read.
+    rows, seen = epoch_draw(pool, torch.arange(0), shown_labels, 9, 16, 0, torch.Generator())
+    assert (seen == shown_labels[rows]).all()
 
 
 def test_sigmoid_rampup_values(float64):

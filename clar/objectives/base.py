@@ -10,6 +10,8 @@ A subclass of :class:`Objective` says:
   once per fraction and cycles through its labelled clips. ``FRACTION_AND_UNLABELLED``: every
   training clip, those outside the fraction with label -1; once per fraction;
 - ``views``: the augmented views of each clip one step puts through the network;
+- ``labelled_batch(batch)``: how many clips of each batch are drawn apart from the labelled
+  ones (FixMatch's B beside its mu B); by default none, one draw from the pool;
 - ``head(dim, n_classes)``: the head it adds to the encoder; ``build(encoder, n_classes)``, the
   head given the encoder itself (by default ``head(encoder.out_dim, n_classes)``), for a head
   that keeps its own copy of it (a mean teacher);
@@ -104,6 +106,13 @@ class Objective:
         if self.labels == Labels.FRACTION:
             return labels
         return torch.where(labelled, labels, -1)
+
+    def labelled_batch(self, batch: int) -> int:
+        """How many clips of each global batch of ``batch`` the loop draws apart, from the
+        labelled clips, labels shown (FixMatch's B beside its mu B); the rest come from
+        :meth:`pool` with every label hidden (-1). 0, the default: the whole batch from the
+        pool, each clip with its :meth:`training_labels`."""
+        return 0
 
     def head(self, dim: int, n_classes: int) -> nn.Module:
         raise NotImplementedError(f"{type(self).__name__}.head")
