@@ -12,7 +12,8 @@ puts through the encoder.
   only, as are the passes that recompute the batch-norm statistics.
 - The clip-views follow the training loop (:mod:`clar.train`): ``ceil(train clips / batch)``
   steps per epoch, each of ``min(batch, pool)`` clips, the pool being what the objective's own
-  :meth:`~clar.objectives.base.Objective.pool` draws from; ``Objective.views`` views per clip.
+  :meth:`~clar.objectives.base.Objective.pool` draws from; ``Objective.views`` views per clip,
+  of which ``Objective.forward_only`` (a teacher's view) are counted as forward passes.
 - Split sizes come from the parameters (generated sets), the published sizes of the official
   splits (:data:`OFFICIAL_SPLITS`) or, for other data, the prepared store's ``info.json``.
 """
@@ -78,14 +79,15 @@ class RunPlan:
     stage: str
     input: str
     objective: str
-    training_views: int
+    training_views: int  # views trained: forward and backward
+    forward_views: int  # views of the training that run forward only (a teacher's)
     probe_clips: int
     evaluation_clips: int
     flops_per_view: int  # the encoder's forward pass on one clip
 
     @property
     def clip_views(self) -> int:
-        return self.training_views + self.probe_clips + self.evaluation_clips
+        return self.training_views + self.forward_views + self.probe_clips + self.evaluation_clips
 
     @property
     def forward_flops(self) -> float:
@@ -94,7 +96,7 @@ class RunPlan:
     @property
     def flops(self) -> float:
         """Training (forward + backward) of every training view, forward of the others."""
-        others = self.probe_clips + self.evaluation_clips
+        others = self.forward_views + self.probe_clips + self.evaluation_clips
         return float(self.flops_per_view) * (BACKWARD_FACTOR * self.training_views + others)
 
 
@@ -184,18 +186,25 @@ def run_views(
     objective: type[Objective],
     fraction: float,
     monitor: bool,
-) -> tuple[int, int, int]:
-    """(training views, held-out probe clips, evaluation clips) of one run.
+) -> tuple[int, int, int, int]:
+    """(training views, forward-only training views, held-out probe clips, evaluation clips)
+    of one run.
 
     ``train`` holds the data set's own epochs and batch size; ``fraction`` is the run's label
     fraction (100 for label-free runs) and ``monitor`` whether it logs the held-out probe.
     """
     pool = pool_size(objective, splits.train, splits.labelled(fraction))
     steps = max(1, math.ceil(splits.train / train.batch_size))
-    training = train.epochs * steps * min(train.batch_size, pool) * objective.views
+    clips = train.epochs * steps * min(train.batch_size, pool)
+    trained, forward_only = objective.views - objective.forward_only, objective.forward_only
     probes = heldout_probes(train.epochs, train.eval_every) if monitor else 0
     # Each probe, and the saved model, first recompute the batch-norm statistics over the pool
     # (clar.batchnorm: one forward pass). Evaluation embeds the three splits once; every
     # fraction's head, and the model's own classifier, start from those embeddings.
     scored = pool + splits.train + splits.valid + splits.test
-    return training, probes * (pool + splits.train + splits.valid), scored
+    return (
+        clips * trained,
+        clips * forward_only,
+        probes * (pool + splits.train + splits.valid),
+        scored,
+    )

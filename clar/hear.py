@@ -101,6 +101,7 @@ def export(run_dir: Path, out_file: Path) -> dict:
         "run": info["run"],
         "source": str(run_dir),
         "plugins": info.get("plugins", {}),
+        "options": info.get("options", {}),
     }
     out_file.parent.mkdir(parents=True, exist_ok=True)
     runs.save({**meta, "state_dict": model.state_dict()}, out_file)
@@ -139,6 +140,7 @@ def load_model(model_file_path: str = "") -> HearModel:
         saved["width"],
         saved["sample_rate"],
         features,
+        saved.get("options"),
     )
     model.load_state_dict(saved["state_dict"])
     info = {k: v for k, v in saved.items() if k != "state_dict"}

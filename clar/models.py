@@ -7,8 +7,11 @@ an encoder on the spectrogram, nothing for one on the waveform. The encoder come
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
 from torch import Tensor, nn
 
 from clar.encoders import ENCODERS
@@ -66,11 +69,17 @@ def build_model(
     width: float,
     sample_rate: int,
     features: FeatureParams,
+    options: BaseModel | Mapping[str, Any] | None = None,
 ) -> Model:
     """The network of a run: the encoder registered as ``encoder`` at ``width``, with its front
-    end, and the head of the objective registered as ``objective``."""
+    end, and the head of the objective registered as ``objective`` with its ``options``
+    (``loss.options.<objective>``, as run.json records them: a head may depend on them)."""
     cls = ENCODERS.get(encoder)
     spectrogram = cls.front_end == SPECTROGRAM
     front = TimeFrequency.from_params(sample_rate, features) if spectrogram else None
     net = cls(width=width, in_channels=1 if front is None else len(features.channels))
-    return Model(net, OBJECTIVES.get(objective)().build(net, n_classes), front)
+    method = OBJECTIVES.get(objective)
+    if options is not None and not isinstance(options, BaseModel):
+        # Through JSON, where a strict model reads arrays as the tuples it holds.
+        options = method.Options.model_validate_json(json.dumps(dict(options)))
+    return Model(net, method(options=options).build(net, n_classes), front)

@@ -180,7 +180,7 @@ def stage_table(planned: list[RunPlan], speed: Throughput) -> pd.DataFrame:
             },
         )
         row["runs"] += 1
-        row["training views"] += run.training_views
+        row["training views"] += run.training_views + run.forward_views
         row["probe clips"] += run.probe_clips
         row["evaluation clips"] += run.evaluation_clips
         row["forward FLOP"] += run.forward_flops
@@ -233,8 +233,8 @@ def render(table: pd.DataFrame, speed: Throughput, gpus: int, hours: float | Non
             *([deadline_line(total["GPU-hours"], wall, gpus, hours, speed)] if hours else []),
             f"throughput: {speed.source}",
             "counted: the encoder's forward FLOPs per clip, measured (FlopCounterMode, meta "
-            f"device); training a view costs {BACKWARD_FACTOR}x its forward, a probe or "
-            "evaluation clip 1x",
+            f"device); training a view costs {BACKWARD_FACTOR}x its forward; a teacher's view, a "
+            "probe or evaluation clip 1x",
             "left out: the features' STFT, batch norm, the heads, fitting the evaluation head; "
             "the prepare, features and report stages",
         ]

@@ -384,6 +384,7 @@ def load_model(run_dir: Path, device: torch.device) -> tuple[Model, dict, Featur
         info["train"]["width"],
         info["sample_rate"],
         features,
+        info.get("options"),
     )
     path = run_dir / MODEL_FILE
     try:

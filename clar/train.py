@@ -124,8 +124,9 @@ def set_up(
     labelled_clips = labelled.nonzero().squeeze(1)
     shown = min(objective.labelled_batch(batch), len(labelled_clips), batch - 1)
     model = build_model(
-        run.input, run.objective, len(store.classes), params.width, store.sample_rate, features
-    ).to(device)
+        run.input, run.objective, len(store.classes), params.width, store.sample_rate, features,
+        objective.options,
+    ).to(device)  # fmt: skip
     optimizer = build_optimizer(model, params.lr, params.weight_decay, params.lars)
     schedule = warmup_cosine(optimizer, params.warmup_epochs, params.epochs, steps)
     objective.schedule(steps, params.epochs)
@@ -281,6 +282,7 @@ def write_outputs(
             "train": params.model_dump(mode="json"),
             "augment": augment_params.model_dump(mode="json"),
             "features": features.model_dump(mode="json"),
+            "options": s.objective.options.model_dump(mode="json"),
             "device": str(device),
             "fingerprint": stamp,
             # What each step really used: the global batch is the pool's size where that is

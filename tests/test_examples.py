@@ -297,3 +297,49 @@ def test_the_example_evaluation_head_is_fitted_as_the_papers(registries):
     with torch.no_grad():
         accuracy = scores(head(h["test"]).argmax(1), labels["test"], k)["accuracy"]
     assert accuracy > 0.95
+
+
+NARROW = '''
+from pydantic import BaseModel, ConfigDict
+
+from clar.heads import ClassifierHead
+from clar.objectives.supervised import Supervised
+
+
+class NarrowOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    hidden: int = 512
+
+
+class Narrow(Supervised):
+    """The supervised baseline with its classifier's width as an option."""
+
+    name = "narrow"
+    title = "narrow"
+    Options = NarrowOptions
+
+    def head(self, dim, n_classes):
+        return ClassifierHead(dim, n_classes, hidden=self.options.hidden)
+'''
+
+
+def test_options_that_shape_a_head_rebuild_it_from_the_run(registries, store, tmp_path):
+    plugin = tmp_path / "narrow.py"
+    plugin.write_text(NARROW)
+    OBJECTIVES.add_specs([f"{plugin}:Narrow"], "plugins.objectives")
+    options = OBJECTIVES.get("narrow").Options(hidden=7)
+    run = Run("tones", "raw", "narrow", 100.0, 0, VIEWS)
+    train(
+        run, store, TRAIN.model_copy(update={"epochs": 1}), AugmentParams(), test_train.FEATURES,
+        tmp_path / "run", tmp_path / "ckpt", progress=False, monitor=False, options=options,
+    )  # fmt: skip
+    assert runs.read_run_info(tmp_path / "run")["options"] == {"hidden": 7}
+    # run.json's options give the head its width: the weights load into it (a default head
+    # of 512 would refuse them), in this process, in a fresh one, and from a HEAR export.
+    model, _, _ = runs.load_model(tmp_path / "run", torch.device("cpu"))
+    assert model.head.net[0].out_features == 7
+    assert (
+        rebuilt_elsewhere(tmp_path / "run", tmp_path)["state"].keys() == model.state_dict().keys()
+    )
+    hear.export(tmp_path / "run", tmp_path / "narrow.pt")
+    assert hear.load_model(str(tmp_path / "narrow.pt")).model.head.net[0].out_features == 7

@@ -99,12 +99,15 @@ SUPCON = """
     class SupCon(Supervised):
         name = "{name}"
         views = {views}
+        forward_only = {forward_only}
 """
 
 
-def write_plugin(folder: Path, name: str = "supcon", views: int = 2) -> str:
+def write_plugin(folder: Path, name: str = "supcon", views: int = 2, forward_only: int = 0) -> str:
     path = folder / f"{name}.py"
-    path.write_text(textwrap.dedent(SUPCON.format(name=name, views=views)))
+    path.write_text(
+        textwrap.dedent(SUPCON.format(name=name, views=views, forward_only=forward_only))
+    )
     return f"{path}:SupCon"
 
 
@@ -126,6 +129,9 @@ def test_a_plugin_that_cannot_be_used_is_refused_where_it_is_named(raw, tmp_path
     bad_views = write_plugin(tmp_path, "threeviews", views=0)
     with pytest.raises(ClarError, match=r"plugins\.objectives\[0\].*views = 0"):
         grid.load_methods(parse_params(edited(raw, plugins__objectives=[bad_views])))
+    too_many = write_plugin(tmp_path, "teacher", views=2, forward_only=3)
+    with pytest.raises(ClarError, match=r"plugins\.objectives\[0\].*forward_only = 3; give 0 to"):
+        grid.load_methods(parse_params(edited(raw, plugins__objectives=[too_many])))
     taken = write_plugin(tmp_path, "hybrid")
     with pytest.raises(ClarError, match="objective 'hybrid' is defined twice"):
         grid.load_methods(parse_params(edited(raw, plugins__objectives=[taken])))

@@ -64,7 +64,9 @@ def test_a_runs_flops_are_the_encoders_measured_flops_times_its_clip_views(input
     assert run.forward_flops == forward * run.clip_views
 
 
-@pytest.mark.parametrize("objective", ["supervised", "hybrid", "contrastive"])
+@pytest.mark.parametrize(
+    "objective", ["supervised", "hybrid", "contrastive", "fixmatch", "mean_teacher"]
+)
 def test_clip_views_are_those_the_real_grid_cell_puts_through_the_encoder(
     tmp_path, monkeypatch, objective
 ):
@@ -76,6 +78,7 @@ def test_clip_views_are_those_the_real_grid_cell_puts_through_the_encoder(
     # 10 % of 36 clips (2 per class, 6) is a smaller pool than a batch: a supervised epoch
     # cycles it in batches of 6.
     raw["grid"]["fractions"]["spectrogram"] = [10, 100]
+    raw["loss"]["fraction_trained"] = ["supervised", "hybrid", "fixmatch", "mean_teacher"]
     params = parse_params(raw)
     group = "pretrain" if objective == "contrastive" else "train"
     runs = [r for r in plan_runs(params) if r.stage == f"{group}@tones-spectrogram-{objective}"]
@@ -94,7 +97,9 @@ def test_clip_views_are_those_the_real_grid_cell_puts_through_the_encoder(
     finally:
         hook.remove()
     assert seen[True] == sum(r.training_views for r in runs)
-    assert seen[False] == sum(r.probe_clips + r.evaluation_clips for r in runs)
+    # Mean Teacher's teacher view runs without gradients: forward only, in the plan too.
+    assert seen[False] == sum(r.forward_views + r.probe_clips + r.evaluation_clips for r in runs)
+    assert all((r.forward_views > 0) == (objective == "mean_teacher") for r in runs)
 
 
 def test_overrides_change_the_plan_and_bad_ones_stop_with_one_line(capsys):

@@ -10,6 +10,7 @@ A subclass of :class:`Objective` says:
   once per fraction and cycles through its labelled clips. ``FRACTION_AND_UNLABELLED``: every
   training clip, those outside the fraction with label -1; once per fraction;
 - ``views``: the augmented views of each clip one step puts through the network;
+  ``forward_only``: how many of them take no backward pass (a teacher's), for the planner;
 - ``labelled_batch(batch)``: how many clips of each batch are drawn apart from the labelled
   ones (FixMatch's B beside its mu B); by default none, one draw from the pool;
 - ``head(dim, n_classes)``: the head it adds to the encoder; ``build(encoder, n_classes)``, the
@@ -65,6 +66,7 @@ class Objective:
     title: ClassVar[str] = ""
     labels: ClassVar[Labels] = Labels.NONE
     views: ClassVar[int] = 2
+    forward_only: ClassVar[int] = 0
     own_classifier: ClassVar[bool] = False
     monitored: ClassVar[bool] = False
     compared_with: ClassVar[tuple[str, ...]] = ()
@@ -87,6 +89,11 @@ class Objective:
         """Refuse a declaration the pipeline cannot use, naming the parameter ``key``."""
         if not isinstance(cls.views, int) or cls.views < 1:
             raise ClarError(f"{key}: {cls.__name__}.views = {cls.views!r}; give 1 or more")
+        if not isinstance(cls.forward_only, int) or not 0 <= cls.forward_only <= cls.views:
+            raise ClarError(
+                f"{key}: {cls.__name__}.forward_only = {cls.forward_only!r}; give 0 to views "
+                f"({cls.views})"
+            )
         if not isinstance(cls.labels, Labels):
             allowed = ", ".join(f"Labels.{m.name}" for m in Labels)
             raise ClarError(f"{key}: {cls.__name__}.labels = {cls.labels!r}; allowed: {allowed}")

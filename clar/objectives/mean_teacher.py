@@ -108,6 +108,7 @@ class MeanTeacher(Objective):
     title = "Mean Teacher"
     labels = Labels.FRACTION_AND_UNLABELLED
     views = 2
+    forward_only = 1  # the teacher's view: the planner counts it as a forward pass
     own_classifier = True
     # Its held-out curve (E4) beside CLAR's: the consistency term only weighs in after its
     # ramp-up, which the final number alone does not show.
