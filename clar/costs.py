@@ -180,6 +180,12 @@ def pool_size(objective: type[Objective], train: int, labelled: int) -> int:
     return len(objective().pool(torch.arange(train) < labelled))
 
 
+def step_views(objective: type[Objective], clips: int) -> tuple[int, int]:
+    """(trained views, forward-only views) of ``clips`` clips through ``objective``'s
+    training steps."""
+    return clips * (objective.views - objective.forward_only), clips * objective.forward_only
+
+
 def run_views(
     splits: Splits,
     train: TrainParams,
@@ -195,16 +201,12 @@ def run_views(
     """
     pool = pool_size(objective, splits.train, splits.labelled(fraction))
     steps = max(1, math.ceil(splits.train / train.batch_size))
-    clips = train.epochs * steps * min(train.batch_size, pool)
-    trained, forward_only = objective.views - objective.forward_only, objective.forward_only
+    trained, forward_only = step_views(
+        objective, train.epochs * steps * min(train.batch_size, pool)
+    )
     probes = heldout_probes(train.epochs, train.eval_every) if monitor else 0
     # Each probe, and the saved model, first recompute the batch-norm statistics over the pool
     # (clar.batchnorm: one forward pass). Evaluation embeds the three splits once; every
     # fraction's head, and the model's own classifier, start from those embeddings.
     scored = pool + splits.train + splits.valid + splits.test
-    return (
-        clips * trained,
-        clips * forward_only,
-        probes * (pool + splits.train + splits.valid),
-        scored,
-    )
+    return trained, forward_only, probes * (pool + splits.train + splits.valid), scored

@@ -26,7 +26,7 @@ from clar import grid
 from clar.atomic import building
 from clar.compose import compose
 from clar.config import EvaluateParams, Params, TrainParams, parse_params
-from clar.costs import RunPlan, encoder_flops
+from clar.costs import RunPlan, encoder_flops, step_views
 from clar.data.feature_store import write_features
 from clar.data.generated import write_generated
 from clar.data.store import Store
@@ -162,8 +162,8 @@ def train_cell(record, device: torch.device, sizes: dict) -> None:
         record.set(measured_steps=steps, measured_seconds=measured, note="no time difference")
         return
     flops = encoder_flops(input, train_params.width, samples, rate, params.features)
-    views = steps * batch * OBJECTIVES.get(objective).views
-    plan = RunPlan("check", input, objective, views, 0, 0, flops)
+    views = step_views(OBJECTIVES.get(objective), steps * batch)
+    plan = RunPlan("check", input, objective, *views, 0, 0, flops)
     row = _bench_row(sizes.get("bench"), input, objective, train_params.compile)
     record.set(
         measured_steps=steps,
