@@ -183,13 +183,14 @@ def own_accuracy(run_dir: Path, store) -> float:
 
 
 @pytest.mark.parametrize(
-    "objective, parts",
+    "objective, parts, options",
     [
-        ("fixmatch", {"supervised", "unsupervised", "mask"}),
-        ("mean_teacher", {"supervised", "consistency"}),
+        # mu 1 as in the quick profile: B = 6 labelled clips of each batch of 12 (at mu 7, 1).
+        ("fixmatch", {"supervised", "unsupervised", "mask"}, FixMatchOptions(mu=1)),
+        ("mean_teacher", {"supervised", "consistency"}, None),
     ],
 )
-def test_a_short_run_learns_the_tones(store, tmp_path, objective, parts):
+def test_a_short_run_learns_the_tones(store, tmp_path, objective, parts, options):
     run = Run("tones", "spectrogram", objective, 50.0, 0, VIEWS)
     history = train(
         run,
@@ -201,12 +202,17 @@ def test_a_short_run_learns_the_tones(store, tmp_path, objective, parts):
         tmp_path / "ckpt",
         progress=False,
         monitor=False,
+        options=options,
     )
     assert parts | {"loss"} <= set(history[0])
-    losses = [row["loss"] for row in history]
-    assert all(np.isfinite(losses)) and np.mean(losses[-2:]) < losses[0], losses
+    assert all(np.isfinite([row["loss"] for row in history]))
+    # The labelled term falls. (Not the total: the unsupervised term grows as more
+    # pseudo-labels pass the threshold, and the consistency weight is ramped up.)
+    supervised = [row["supervised"] for row in history]
+    assert np.mean(supervised[-2:]) < supervised[0], supervised
     # Three classes: chance is 4 of the 12 test clips; twice that or more. Measured own
-    # classifier, seeds 0 / 1: FixMatch 11 / 12, Mean Teacher 10 / 12 (supervised 12 / 10).
+    # classifier, seeds 0 / 1, with the default and the AVX2 one-thread kernels alike: FixMatch
+    # (mu 1) 11 / 12, Mean Teacher 10 / 12 (supervised 12 / 10).
     assert own_accuracy(tmp_path / "run", store) >= 8 / 12
 
 
