@@ -55,6 +55,7 @@ def train_and_evaluate(
         return out  # rank 0 alone evaluates; the others wait for it in the next collective
     device = pick_device(params.train.device)
     model, info, features = runs.load_model(out, device)
+    heads = (params.evaluate.head, *params.evaluate.extra_heads)
     embedded = embed_splits(
         model,
         store,
@@ -63,39 +64,32 @@ def train_and_evaluate(
         params.evaluate.batch_size,
         device,
         params.train.device_clips_bytes,
-        frames=takes_frames(params.evaluate.head, *params.evaluate.extra_heads),
+        frames=takes_frames(*heads),
     )
     for fraction in fractions:
-        scored, predictions = evaluate(
-            model,
-            store,
-            embedded,
-            fraction,
-            params.evaluate,
-            seed=run.seed,
-            own_classifier=objective.own_classifier,
-            desc=f"{name}: head at {fraction:g} %",
-        )
-        result = {"run": info["run"], **scored}
-        runs.write_evaluation(out, result)
-        runs.write_predictions(out, fraction, predictions)
-        print(
-            f"{out}: {len(history)} epochs; at {fraction:g} % labels the evaluation head "
-            f"scores {result['evaluation_head']['accuracy']:.3f} on the test split"
-        )
-        for head in params.evaluate.extra_heads:
-            probed, probe_predictions = evaluate(
+        # The first is evaluate.head, the run's evaluation; the others are probes beside it.
+        for k, head in enumerate(heads):
+            scored, predictions = evaluate(
                 model,
                 store,
                 embedded,
                 fraction,
                 params.evaluate,
                 seed=run.seed,
-                own_classifier=False,
+                own_classifier=k == 0 and objective.own_classifier,
                 desc=f"{name}: {head} head at {fraction:g} %",
                 head_name=head,
             )
-            runs.write_probe(out, head, {"run": info["run"], **probed}, probe_predictions)
+            result = {"run": info["run"], **scored}
+            if k > 0:
+                runs.write_probe(out, head, result, predictions)
+                continue
+            runs.write_evaluation(out, result)
+            runs.write_predictions(out, fraction, predictions)
+            print(
+                f"{out}: {len(history)} epochs; at {fraction:g} % labels the evaluation head "
+                f"scores {result['evaluation_head']['accuracy']:.3f} on the test split"
+            )
     return out
 
 
